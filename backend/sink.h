@@ -1,0 +1,103 @@
+/*
+ * backend/sink.h - the sink interface: one struct sink_ops per sink type.
+ *
+ * A sink receives sealed objects from the spool's delivery workers.  An object
+ * is a file in the spool directory plus its parts (byte ranges with their
+ * SHA-256, computed when the object was sealed).  A sink must send exactly
+ * those bytes, and must not send a part whose bytes no longer match its hash.
+ *
+ * Results, as everywhere in flowfs: 0 delivered; -EAGAIN retry later
+ * (network trouble, 5xx, 429, timeouts); any other -errno fails the delivery
+ * permanently (auth, validation, a corrupt part).  On failure the sink writes a
+ * one-line reason to ERR (never a secret).
+ *
+ * Thread rules: open() and close() run in the main thread before and after
+ * the workers.  put() runs concurrently in several workers on the same
+ * struct sink; per-worker state (a CURL handle, say) lives in the worker's
+ * struct sink_io, which only that worker touches.
+ *
+ * backend/ knows neither FUSE nor SQLite.
+ */
+#ifndef FLOWFS_SINK_H
+#define FLOWFS_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "../util/cfg.h"
+
+struct sink_part {
+	uint64_t offset;	/* first byte in the object's data file */
+	uint64_t length;
+	char sha256[65];	/* lower-case hex */
+};
+
+struct sink_meta {
+	const char *name;	/* "owner" for user.meta.owner */
+	const char *value;
+};
+
+struct sink_object {
+	int64_t id;		/* spool object id: stable across retries */
+	const char *flow;	/* flow name */
+	const char *key;	/* object key, sink prefix included, no leading '/' */
+	const char *data;	/* absolute path of the data file in the spool */
+	uint64_t size;
+	char sha256[65];	/* of the whole object, lower-case hex */
+	size_t nparts;		/* at least 1; a 0-byte object has one 0-byte part */
+	const struct sink_part *parts;
+	size_t nmeta;
+	const struct sink_meta *meta;
+	const char *content_type; /* guessed from the key's extension */
+	time_t mtime;
+	mode_t mode;
+};
+
+struct sink;
+struct sink_io;
+
+struct sink_ops {
+	const char *type;		/* "dir", as in the INI */
+	const struct cfg_key *keys;	/* the section's keys; contains "type" and "prefix" */
+	/* Check the section and prepare.  May set s->priv. */
+	int (*open)(struct sink *s, const struct cfg_section *sec, char *err, size_t errlen);
+	/* Deliver every part of O under O->key. */
+	int (*put)(struct sink *s, struct sink_io *io, const struct sink_object *o,
+		   char *err, size_t errlen);
+	void (*close)(struct sink *s);	/* frees s->priv; NULL-safe on s->priv */
+};
+
+struct sink {
+	const struct sink_ops *ops;
+	char *name;			/* "archive" for [sink.archive] */
+	char *prefix;			/* "" if unset; otherwise as configured */
+	const struct cfg_section *sec;	/* borrowed from the struct cfg */
+	void *priv;			/* the type's own state */
+};
+
+/* The table of a sink type, or NULL.  sink_keys() fits struct cfg_schema. */
+const struct sink_ops *sink_find(const char *type);
+const struct cfg_key *sink_keys(const char *type);
+/* Every known type, NULL-terminated (for --help and the man page check). */
+extern const struct sink_ops *const sink_types[];
+
+/* Create and open a sink from its validated section.  0 or -errno with ERR. */
+int sink_new(struct sink **out, const struct cfg_section *sec, char *err, size_t errlen);
+void sink_free(struct sink *s);	/* NULL-safe; calls ops->close */
+/* Calls ops->put; fills ERR with "unknown error" if the sink left it empty. */
+int sink_put(struct sink *s, struct sink_io *io, const struct sink_object *o,
+	     char *err, size_t errlen);
+
+/* Per-worker state; a worker creates one at start and frees it at exit. */
+struct sink_io *sink_io_new(void);
+void sink_io_free(struct sink_io *io);	/* NULL-safe */
+
+/* "text/csv" etc. from the key's extension; never NULL. */
+const char *sink_content_type(const char *key);
+
+/* Maps an HTTP status to 0, -EAGAIN (408, 429, 5xx) or a permanent -errno. */
+int http_status_to_errno(long status);
+
+#endif

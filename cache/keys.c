@@ -1,0 +1,54 @@
+/*
+ * cache/keys.c - the [flowfs] and [flow.NAME] key tables.
+ *
+ * These tables are the single declaration of every global and flow key:
+ * cfg_load() validates against them, `flowfs --help` prints them and
+ * tests/check-man.sh checks man/flowfs.ini.5 against `flowfs --config-keys`.
+ * Every flow key may also appear in [flowfs] as the default for all flows,
+ * including flows made with mkdir.
+ */
+#include "cache.h"
+
+const struct cfg_key cache_global_keys[] = {
+	{ "spool", CFG_PATH, "/var/spool/flowfs", 0, NULL, 0, 0,
+	  "spool directory: SQLite db, staging and part files; must be a local filesystem" },
+	{ "spool_max", CFG_SIZE, "10G", 0, NULL, 1, 0,
+	  "bytes the spool may hold; beyond this, writes get ENOSPC" },
+	{ "part_size", CFG_SIZE, "8M", 0, NULL, 4096, 5LL << 30,
+	  "objects are split into parts of this size, each with its SHA-256" },
+	{ "workers", CFG_INT, "4", 0, NULL, 1, 64,
+	  "delivery threads" },
+	{ "log", CFG_STR, "syslog", 0, NULL, 0, 0,
+	  "where the daemon logs: syslog, stderr or a file path" },
+	{ "log_level", CFG_ENUM, "info", 0, "error|warn|info|debug", 0, 0,
+	  "least severe level logged" },
+	{ "retry_max", CFG_DURATION, "1m", 0, NULL, 1, 86400,
+	  "cap of the exponential backoff between delivery attempts" },
+	{ "drain_timeout", CFG_DURATION, "10s", 0, NULL, 0, 3600,
+	  "at unmount, how long to wait for deliveries in flight" },
+	{ NULL }
+};
+
+const struct cfg_key cache_flow_keys[] = {
+	{ "sinks", CFG_LIST, NULL, CFG_REQUIRED, NULL, 0, 0,
+	  "sinks every object of the flow is delivered to" },
+	{ "uploads", CFG_STR, "<FLOW>/<PATH>", 0, NULL, 0, 0,
+	  "key template of uploaded files; <PATH> is the path inside the flow" },
+	{ "filename", CFG_STR, "<FLOW>/<DATE>/<STREAM>-<DATETIME>.<FLOWID>.<PART>.log", 0, NULL, 0, 0,
+	  "key template of stream chunks" },
+	{ "rotate", CFG_DURATION, "60m", 0, NULL, 1, 0,
+	  "seal a stream chunk at least this often" },
+	{ "maxsize", CFG_SIZE, "64M", 0, NULL, 1, 0,
+	  "seal a stream chunk when it reaches this many bytes (uncompressed)" },
+	{ "maxlines", CFG_INT, "0", 0, NULL, 0, 0,
+	  "seal a stream chunk after this many lines (0: no limit)" },
+	{ "compress", CFG_ENUM, "gz", 0, "none|gz|xz", 0, 0,
+	  "compression of stream chunks" },
+	{ "compress_level", CFG_INT, "6", 0, NULL, 1, 9,
+	  "compression level, 1 (fast) to 9 (small)" },
+	{ "upload_compress", CFG_ENUM, "none", 0, "none|gz|xz", 0, 0,
+	  "compression of uploaded files" },
+	{ "retain", CFG_DURATION, "1h", 0, NULL, 0, 0,
+	  "delivered files stay listed this long" },
+	{ NULL }
+};
