@@ -1,0 +1,225 @@
+/*
+ * cache/db.c - the spool database: schema, cached statements, transactions.
+ *
+ * SQLite runs in WAL mode with synchronous = NORMAL: a commit survives a
+ * crash of the process (kill -9) because the WAL lives in the page cache;
+ * fsync() of a file checkpoints the WAL for power-loss durability.  One
+ * connection, used under c->lock.  Statements are prepared once and cached
+ * by the address of their SQL text, which is always a string literal.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/log.h"
+#include "internal.h"
+
+struct stmt_cache {
+	const char *sql;
+	sqlite3_stmt *st;
+	struct stmt_cache *next;
+};
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS flows("
+	"  id TEXT PRIMARY KEY, name TEXT NOT NULL, source TEXT NOT NULL,"
+	"  sinks TEXT NOT NULL DEFAULT '', created REAL NOT NULL, updated REAL NOT NULL,"
+	"  deleted REAL);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS flows_name ON flows(name) WHERE deleted IS NULL;"
+	"CREATE TABLE IF NOT EXISTS dirs("
+	"  flow TEXT NOT NULL, dir TEXT NOT NULL, name TEXT NOT NULL,"
+	"  mode INT NOT NULL, uid INT NOT NULL, gid INT NOT NULL, mtime REAL NOT NULL,"
+	"  PRIMARY KEY(flow, dir, name));"
+	"CREATE TABLE IF NOT EXISTS objects("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT, flow TEXT NOT NULL,"
+	"  dir TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL DEFAULT 'upload',"
+	"  state TEXT NOT NULL, open INT NOT NULL DEFAULT 1, listed INT NOT NULL DEFAULT 1,"
+	"  size INT NOT NULL DEFAULT 0, synced INT, sha256 TEXT,"
+	"  mode INT NOT NULL, uid INT NOT NULL, gid INT NOT NULL,"
+	"  mtime REAL NOT NULL, ctime REAL NOT NULL, created REAL NOT NULL,"
+	"  sealed REAL, done REAL);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS objects_path ON objects(flow, dir, name) WHERE listed = 1;"
+	"CREATE INDEX IF NOT EXISTS objects_state ON objects(state);"
+	"CREATE TABLE IF NOT EXISTS xmeta("
+	"  object INT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,"
+	"  PRIMARY KEY(object, name));"
+	"CREATE TABLE IF NOT EXISTS parts("
+	"  object INT NOT NULL, idx INT NOT NULL, off INT NOT NULL, len INT NOT NULL,"
+	"  sha256 TEXT NOT NULL, PRIMARY KEY(object, idx));"
+	"CREATE TABLE IF NOT EXISTS deliveries("
+	"  object INT NOT NULL, sink TEXT NOT NULL, state TEXT NOT NULL,"
+	"  attempts INT NOT NULL DEFAULT 0, next_try REAL NOT NULL DEFAULT 0,"
+	"  last_error TEXT, key TEXT, done REAL, upload_id TEXT,"
+	"  PRIMARY KEY(object, sink));"
+	"CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, next_try);"
+	"CREATE TABLE IF NOT EXISTS sinks("
+	"  name TEXT PRIMARY KEY, last_success REAL, last_error TEXT, last_error_at REAL);"
+	"CREATE TABLE IF NOT EXISTS seq("
+	"  flow TEXT NOT NULL, name TEXT NOT NULL, n INT NOT NULL, PRIMARY KEY(flow, name));";
+
+int db_open(struct cache *c, const char *path, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, c->db ? sqlite3_errmsg(c->db) : "out of memory");
+		goto out_close;
+	}
+	sqlite3_busy_timeout(c->db, 5000);
+	rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+			  "PRAGMA foreign_keys = OFF;", NULL, NULL, &msg);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(c->db, schema, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		goto out_close;
+	}
+	return 0;
+out_close:
+	sqlite3_close(c->db);
+	c->db = NULL;
+	return -EIO;
+}
+
+void db_close(struct cache *c)
+{
+	struct stmt_cache *s, *next;
+
+	for (s = c->stmts; s; s = next) {
+		next = s->next;
+		sqlite3_finalize(s->st);
+		free(s);
+	}
+	c->stmts = NULL;
+	if (c->db)
+		sqlite3_close(c->db);
+	c->db = NULL;
+}
+
+static sqlite3_stmt *db_vstmt(struct cache *c, const char *sql, const char *fmt, va_list ap)
+{
+	struct stmt_cache *s;
+	int i = 1;
+
+	for (s = c->stmts; s; s = s->next)
+		if (s->sql == sql)
+			break;
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return NULL;
+		if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st,
+				       NULL) != SQLITE_OK) {
+			log_err("spool", "prepare: %s: %s", sqlite3_errmsg(c->db), sql);
+			free(s);
+			return NULL;
+		}
+		s->sql = sql;
+		s->next = c->stmts;
+		c->stmts = s;
+	}
+	sqlite3_reset(s->st);
+	sqlite3_clear_bindings(s->st);
+	for (const char *f = fmt; f && *f; f++, i++) {
+		switch (*f) {
+		case 'i':
+			sqlite3_bind_int64(s->st, i, va_arg(ap, int64_t));
+			break;
+		case 'n':
+			sqlite3_bind_int(s->st, i, va_arg(ap, int));
+			break;
+		case 'd':
+			sqlite3_bind_double(s->st, i, va_arg(ap, double));
+			break;
+		case 't': {
+			const char *t = va_arg(ap, const char *);
+			if (t)
+				sqlite3_bind_text(s->st, i, t, -1, SQLITE_TRANSIENT);
+			else
+				sqlite3_bind_null(s->st, i);
+			break;
+		}
+		case 'b': {
+			const void *p = va_arg(ap, const void *);
+			size_t n = va_arg(ap, size_t);
+			sqlite3_bind_blob64(s->st, i, p, n, SQLITE_TRANSIENT);
+			break;
+		}
+		}
+	}
+	return s->st;
+}
+
+sqlite3_stmt *db_stmt(struct cache *c, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+
+	va_start(ap, fmt);
+	st = db_vstmt(c, sql, fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+int db_errno(struct cache *c, int rc)
+{
+	if (rc == SQLITE_FULL)
+		return -ENOSPC;
+	log_err("spool", "database: %s", sqlite3_errmsg(c->db));
+	return -EIO;
+}
+
+int db_exec(struct cache *c, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+	int rc;
+
+	va_start(ap, fmt);
+	st = db_vstmt(c, sql, fmt, ap);
+	va_end(ap);
+	if (!st)
+		return -EIO;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return db_errno(c, rc);
+	return 0;
+}
+
+int64_t db_int(struct cache *c, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	va_start(ap, fmt);
+	st = db_vstmt(c, sql, fmt, ap);
+	va_end(ap);
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return v;
+}
+
+int db_begin(struct cache *c)
+{
+	return db_exec(c, "BEGIN IMMEDIATE", NULL);
+}
+
+int db_commit(struct cache *c)
+{
+	return db_exec(c, "COMMIT", NULL);
+}
+
+void db_rollback(struct cache *c)
+{
+	db_exec(c, "ROLLBACK", NULL);
+}

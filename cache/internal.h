@@ -1,0 +1,188 @@
+/*
+ * cache/internal.h - what the files of cache/ share, and nobody else sees.
+ *
+ * Locking: one mutex, c->lock, guards the database connection and every
+ * in-memory table below (flows, open objects, counters).  File data moves
+ * with pread/pwrite outside the lock; network I/O happens in the delivery
+ * workers outside the lock.  Lock order: c->lock only (no nesting).
+ *
+ * Object states in the database (objects.state):
+ *   staging    being written (objects.open = 1 since the last write, 0 once
+ *              flushed: a flushed object survives a crash and is sealed)
+ *   sealing    closed, waiting for the packer (split + hash)
+ *   held       sealed, but a path component starts with '.'; queued on rename
+ *   queued     one delivery row per sink; some still queued or in flight
+ *   delivered  every sink has it; the data file is gone
+ *   failed     no delivery pending and at least one failed permanently
+ *   cancelled  unlinked or replaced before delivery
+ *   discarded  still open when the daemon died: never acknowledged
+ * Users see staging (staging, held), queued (sealing, queued), delivered,
+ * failed.  objects.listed = 1 while the object is in the namespace.
+ */
+#ifndef FLOWFS_CACHE_INTERNAL_H
+#define FLOWFS_CACHE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../backend/sink.h"
+#include "../util/buf.h"
+#include "../util/cfg.h"
+#include "cache.h"
+
+#define FLOW_ID_LEN 12
+
+struct flow {
+	char id[FLOW_ID_LEN + 1];	/* "fJJSnseETbPF" */
+	char *name;
+	bool from_config;		/* [flow.NAME] exists: rmdir refused */
+	const struct cfg_section *sec;	/* [flow.NAME], or [flowfs] for mkdir flows */
+	char **sinks;			/* sink names, NULL-terminated */
+	size_t nsinks;
+	uint64_t retain;		/* seconds delivered files stay listed */
+	double created, updated;
+	struct flow *next;
+};
+
+struct open_obj {			/* one per object with open handles */
+	int64_t id;
+	int refs;			/* open cache_file handles */
+	bool dirty;			/* written since the last flush (objects.open = 1) */
+	uint64_t size;			/* current size of the data file */
+	double mtime;			/* last write or utimens */
+	struct open_obj *next;
+};
+
+struct cache_file {
+	struct cache *c;
+	int64_t id;			/* object id; 0 for a virtual file */
+	int fd;				/* data file; -1 for a virtual file */
+	bool writable;
+	struct open_obj *oo;		/* NULL for a virtual file */
+	char *vdata;			/* virtual file snapshot */
+	size_t vlen;
+};
+
+struct sink_slot {			/* a configured sink and its running stats */
+	struct sink *sink;
+	double last_success;		/* protected by c->lock; 0: never */
+	double last_error_at;
+	char *last_error;
+};
+
+struct cache {
+	const struct cfg *cfg;
+	char *spool;			/* absolute spool directory */
+	char *datadir;			/* spool/data */
+	int lock_fd;			/* flock'ed spool/flowfs.lock */
+	uint64_t spool_max, part_size, retry_max, drain_timeout;
+	int nworkers;
+
+	pthread_mutex_t lock;
+	sqlite3 *db;			/* protected by lock */
+	struct stmt_cache *stmts;	/* protected by lock */
+	struct flow *flows;		/* protected by lock */
+	struct open_obj *open;		/* protected by lock */
+	uint64_t used;			/* bytes of data files; protected by lock */
+	struct sink_slot *sinks;	/* fixed after cache_new */
+	size_t nsinks;
+
+	pthread_cond_t work_cond;	/* deliveries queued, or stop */
+	pthread_cond_t pack_cond;	/* objects to seal, or stop */
+	int64_t *pack_q;		/* object ids to seal; protected by lock */
+	size_t pack_n, pack_cap;
+	bool stopping;			/* protected by lock */
+	int inflight;			/* deliveries being sent; protected by lock */
+	pthread_t *workers;
+	pthread_t packer, timer;
+	bool started;
+};
+
+/* db.c: statements cached by the address of their SQL text (string literals).
+ * FMT letters bind in order: 'i' int64_t, 'n' int, 'd' double, 't' text
+ * (NULL binds NULL), 'b' blob (pointer then size_t).  Caller holds c->lock. */
+int db_open(struct cache *c, const char *path, char *err, size_t errlen);
+void db_close(struct cache *c);
+sqlite3_stmt *db_stmt(struct cache *c, const char *sql, const char *fmt, ...);
+int db_exec(struct cache *c, const char *sql, const char *fmt, ...);	/* 0 or -EIO */
+int64_t db_int(struct cache *c, const char *sql, const char *fmt, ...);	/* first column or -1 */
+int db_begin(struct cache *c);
+int db_commit(struct cache *c);
+void db_rollback(struct cache *c);
+int db_errno(struct cache *c, int rc);	/* SQLITE_FULL -> -ENOSPC, else -EIO, logged */
+
+/* spool.c */
+double now_real(void);
+void cache_data_path(const struct cache *c, int64_t id, char *out, size_t outlen);
+struct flow *flow_find(struct cache *c, const char *name);	/* caller holds lock */
+struct flow *flow_by_id(struct cache *c, const char *id);	/* caller holds lock */
+struct sink_slot *sink_slot_find(struct cache *c, const char *name);
+struct flow *flow_add(struct cache *c, const char *id, const char *name, const char *sinks_db,
+		      double created, double updated);
+int flow_create(struct cache *c, const char *name, const char *source, struct flow **out);
+void flow_remove(struct cache *c, struct flow *f);	/* from memory; caller holds lock */
+void cache_unlink_data(struct cache *c, int64_t id, uint64_t size);	/* caller holds lock */
+void ts_iso(double t, char *out, size_t outlen);	/* "2026-11-22T14:00:00.123456Z" */
+
+/* path.c: "/flow/a/b" -> flow, dir "a", name "b".  */
+struct cpath {
+	struct flow *flow;	/* NULL for the root, or if no such flow */
+	char *flowname;		/* first component; "" for the root */
+	char *dir;		/* "" at the flow's top; "a/b" below */
+	char *name;		/* last component; "" for the flow itself */
+	char *rel;		/* "a/b/name" */
+	char *buf;		/* owns the strings */
+};
+int cpath_parse(struct cache *c, const char *path, struct cpath *p);	/* caller holds lock */
+void cpath_free(struct cpath *p);
+bool path_hidden(const char *rel);	/* a component starts with '.' */
+bool name_reserved(const struct cpath *p);	/* .flow / .status at a flow's top */
+
+/* ns.c */
+struct objrow {				/* a listed object, as stored */
+	int64_t id;
+	char state[16];
+	uint64_t size;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	double mtime, ctime;
+};
+int obj_lookup(struct cache *c, const struct cpath *p, struct objrow *r);	/* -ENOENT */
+int obj_by_id(struct cache *c, int64_t id, struct objrow *r);	/* any state */
+bool obj_has_data(const char *state);	/* the data file still exists */
+const char *state_public(const char *state);	/* "held" -> "staging", ... */
+void obj_stat(struct cache *c, const struct objrow *r, struct stat *st);
+struct open_obj *open_obj_find(struct cache *c, int64_t id);
+void obj_cancel(struct cache *c, int64_t id);
+bool parent_exists(struct cache *c, const struct cpath *p);
+
+/* packer.c */
+void *packer_main(void *arg);
+void packer_enqueue(struct cache *c, int64_t id);	/* caller holds lock */
+int object_queue_deliveries(struct cache *c, int64_t id);	/* caller holds lock */
+
+/* worker.c */
+void *worker_main(void *arg);
+void *timer_main(void *arg);
+void object_update_state(struct cache *c, int64_t id);	/* caller holds lock */
+
+/* status.c: JSON of the virtual files; caller holds lock. */
+int status_root_json(struct cache *c, struct buf *b);
+int status_flow_json(struct cache *c, struct flow *f, struct buf *b);
+int flow_json(struct cache *c, struct flow *f, struct buf *b);
+
+/* template.c */
+struct tmpl_vars {
+	const char *flow, *flowid, *stream, *path, *host;
+	uint64_t seq, part;
+	time_t t;
+};
+/* Renders TMPL into OUT; every value is made safe (no '/', '..', control
+ * characters, empty segments; <PATH> keeps its '/').  0, -EINVAL (bad key)
+ * or -ENAMETOOLONG. */
+int tmpl_render(const char *tmpl, const struct tmpl_vars *v, char *out, size_t outlen);
+
+#endif

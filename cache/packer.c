@@ -1,0 +1,214 @@
+/*
+ * cache/packer.c - sealing: split a closed object into parts and hash them.
+ *
+ * One thread takes object ids from c->pack_q (filled by the last close and
+ * by recovery), reads each data file once, computing the SHA-256 of every
+ * part_size part and of the whole object, records the parts and queues one
+ * delivery per sink of the flow.  The hashing runs outside c->lock; the
+ * object may be cancelled or renamed meanwhile, which is checked after.
+ * An object whose path has a component starting with '.' is "held" until a
+ * rename makes it visible.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../util/hash.h"
+#include "../util/log.h"
+#include "internal.h"
+
+#define READ_CHUNK (1 << 20)
+
+void packer_enqueue(struct cache *c, int64_t id)
+{
+	if (c->pack_n == c->pack_cap) {
+		size_t cap = c->pack_cap ? c->pack_cap * 2 : 64;
+		int64_t *q = realloc(c->pack_q, cap * sizeof(*q));
+		if (!q) {
+			log_err("packer", "out of memory: object %lld is sealed at the next mount",
+				(long long)id);
+			return;
+		}
+		c->pack_q = q;
+		c->pack_cap = cap;
+	}
+	c->pack_q[c->pack_n++] = id;
+	pthread_cond_broadcast(&c->pack_cond);	/* the timer waits on it too */
+}
+
+struct packed {
+	uint64_t size;
+	size_t nparts;
+	struct sink_part *parts;
+	char sha256[65];
+};
+
+/* Reads FD once: the hash of every part and of the whole. */
+static int pack_fd(int fd, uint64_t part_size, struct packed *pk)
+{
+	struct sha256 *whole = sha256_new(), *part = sha256_new();
+	char *buf = malloc(READ_CHUNK);
+	struct stat st;
+	uint64_t off = 0;
+	int rc = 0;
+
+	if (!whole || !part || !buf || fstat(fd, &st) < 0) {
+		rc = !whole || !part || !buf ? -ENOMEM : -errno;
+		goto out_free;
+	}
+	pk->size = (uint64_t)st.st_size;
+	pk->nparts = pk->size ? (size_t)((pk->size + part_size - 1) / part_size) : 1;
+	pk->parts = calloc(pk->nparts, sizeof(*pk->parts));
+	if (!pk->parts) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0; i < pk->nparts; i++) {
+		struct sink_part *p = &pk->parts[i];
+
+		p->offset = off;
+		p->length = pk->size - off < part_size ? pk->size - off : part_size;
+		for (uint64_t done = 0; done < p->length; ) {
+			size_t want = p->length - done < READ_CHUNK ? (size_t)(p->length - done) : READ_CHUNK;
+			ssize_t n = pread(fd, buf, want, (off_t)(off + done));
+			if (n <= 0) {
+				rc = n < 0 ? -errno : -EIO;
+				goto out_free;
+			}
+			sha256_update(whole, buf, (size_t)n);
+			sha256_update(part, buf, (size_t)n);
+			done += (uint64_t)n;
+		}
+		sha256_final_hex(part, p->sha256);
+		off += p->length;
+	}
+	sha256_final_hex(whole, pk->sha256);
+out_free:
+	free(buf);
+	sha256_free(whole);
+	sha256_free(part);
+	return rc;
+}
+
+int object_queue_deliveries(struct cache *c, int64_t id)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT flow FROM objects WHERE id = ?", "i", id);
+	struct flow *f = NULL;
+	int rc = 0;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		f = flow_by_id(c, (const char *)sqlite3_column_text(st, 0));
+	if (st)
+		sqlite3_reset(st);
+	if (!f || f->nsinks == 0) {
+		log_err("packer", "object %lld: its flow has no sinks", (long long)id);
+		return db_exec(c, "UPDATE objects SET state = 'failed' WHERE id = ?", "i", id);
+	}
+	for (size_t i = 0; i < f->nsinks && rc == 0; i++) {
+		if (sink_slot_find(c, f->sinks[i])) {
+			rc = db_exec(c, "INSERT OR REPLACE INTO deliveries(object, sink, state, attempts, "
+				     "next_try) VALUES (?, ?, 'queued', 0, 0)", "it", id, f->sinks[i]);
+			continue;
+		}
+		rc = db_exec(c, "INSERT OR REPLACE INTO deliveries(object, sink, state, last_error) "
+			     "VALUES (?, ?, 'failed', 'no sink of this name in the config')", "it",
+			     id, f->sinks[i]);
+	}
+	if (rc == 0)
+		rc = db_exec(c, "UPDATE objects SET state = 'queued' WHERE id = ?", "i", id);
+	object_update_state(c, id);
+	pthread_cond_broadcast(&c->work_cond);
+	return rc;
+}
+
+static int record_parts(struct cache *c, int64_t id, const struct packed *pk)
+{
+	int rc = db_begin(c);
+
+	if (rc)
+		return rc;
+	rc = db_exec(c, "DELETE FROM parts WHERE object = ?", "i", id);
+	for (size_t i = 0; i < pk->nparts && rc == 0; i++)
+		rc = db_exec(c, "INSERT INTO parts(object, idx, off, len, sha256) VALUES (?, ?, ?, ?, ?)",
+			     "iniit", id, (int)i, (int64_t)pk->parts[i].offset,
+			     (int64_t)pk->parts[i].length, pk->parts[i].sha256);
+	if (rc == 0)
+		rc = db_exec(c, "UPDATE objects SET sha256 = ?, size = ? WHERE id = ?", "tii",
+			     pk->sha256, (int64_t)pk->size, id);
+	if (rc) {
+		db_rollback(c);
+		return rc;
+	}
+	return db_commit(c);
+}
+
+/* A sealed object goes to its sinks, or waits while its path is hidden. */
+static void hold_or_queue(struct cache *c, int64_t id)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT CASE WHEN dir = '' THEN name ELSE dir || '/' || name END "
+				   "FROM objects WHERE id = ?", "i", id);
+	bool hidden = false;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		hidden = path_hidden((const char *)sqlite3_column_text(st, 0));
+	if (st)
+		sqlite3_reset(st);
+	if (hidden)
+		db_exec(c, "UPDATE objects SET state = 'held' WHERE id = ?", "i", id);
+	else
+		object_queue_deliveries(c, id);
+}
+
+static void seal_one(struct cache *c, int64_t id)
+{
+	struct packed pk = { 0 };
+	struct objrow r;
+	char path[4096];
+	int fd, rc;
+
+	cache_data_path(c, id, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	rc = fd < 0 ? -errno : pack_fd(fd, c->part_size, &pk);
+	if (fd >= 0)
+		close(fd);
+	pthread_mutex_lock(&c->lock);
+	if (obj_by_id(c, id, &r) != 0 || strcmp(r.state, "sealing") != 0)
+		goto out_unlock;	/* cancelled meanwhile */
+	if (rc == 0)
+		rc = record_parts(c, id, &pk);
+	if (rc) {
+		char e[128];
+		log_err("packer", "object %lld: cannot seal %s: %s", (long long)id, path,
+			log_errstr(rc, e, sizeof(e)));
+		db_exec(c, "UPDATE objects SET state = 'failed' WHERE id = ?", "i", id);
+		goto out_unlock;
+	}
+	if (pk.size != r.size)
+		c->used = c->used + pk.size - r.size;
+	hold_or_queue(c, id);
+out_unlock:
+	pthread_mutex_unlock(&c->lock);
+	free(pk.parts);
+}
+
+void *packer_main(void *arg)
+{
+	struct cache *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->stopping && c->pack_n == 0)
+			pthread_cond_wait(&c->pack_cond, &c->lock);
+		if (c->stopping)
+			break;	/* the rest stays 'sealing' and is sealed at the next mount */
+		int64_t id = c->pack_q[0];
+		memmove(c->pack_q, c->pack_q + 1, --c->pack_n * sizeof(*c->pack_q));
+		pthread_mutex_unlock(&c->lock);
+		seal_one(c, id);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}

@@ -1,0 +1,609 @@
+/*
+ * cache/spool.c - opening, recovering and closing the spool.
+ *
+ * cache_new() takes the spool lock (flock on SPOOL/flowfs.lock, so a second
+ * daemon is refused at once), opens the sinks and the database and recovers
+ * what a crash left behind, all before any thread exists:
+ *   - deliveries that were in flight are queued again (sinks overwrite the
+ *     same key, so a repeat is harmless);
+ *   - staged objects that were flushed (their close() returned) are sealed;
+ *     objects still open at the crash are discarded (nothing acknowledged
+ *     them), unless fsync() succeeded on them: then the fsynced length is
+ *     sealed;
+ *   - data files that belong to no live object are removed.
+ * cache_start() then starts the packer, the workers and the timer.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../util/log.h"
+#include "internal.h"
+
+double now_real(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void ts_iso(double t, char *out, size_t outlen)
+{
+	time_t s = (time_t)t;
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&s, &tm);
+	n = strftime(out, outlen, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, outlen - n, ".%06ldZ", (long)((t - (double)s) * 1e6));
+}
+
+void cache_data_path(const struct cache *c, int64_t id, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/%lld", c->datadir, (long long)id);
+}
+
+void cache_unlink_data(struct cache *c, int64_t id, uint64_t size)
+{
+	char path[4096];
+
+	cache_data_path(c, id, path, sizeof(path));
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("spool", "unlink %s: %m", path);
+	c->used = c->used > size ? c->used - size : 0;
+}
+
+struct flow *flow_find(struct cache *c, const char *name)
+{
+	for (struct flow *f = c->flows; f; f = f->next)
+		if (strcmp(f->name, name) == 0)
+			return f;
+	return NULL;
+}
+
+struct flow *flow_by_id(struct cache *c, const char *id)
+{
+	for (struct flow *f = c->flows; f; f = f->next)
+		if (strcmp(f->id, id) == 0)
+			return f;
+	return NULL;
+}
+
+struct sink_slot *sink_slot_find(struct cache *c, const char *name)
+{
+	for (size_t i = 0; i < c->nsinks; i++)
+		if (strcmp(c->sinks[i].sink->name, name) == 0)
+			return &c->sinks[i];
+	return NULL;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[4096];
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int spool_lock(struct cache *c, char *err, size_t errlen)
+{
+	char path[4096], pid[32] = "";
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/flowfs.lock", c->spool);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		n = -errno;
+		snprintf(err, errlen, "%s: %m", path);
+		return n;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		snprintf(err, errlen, "spool %s is in use by flowfs pid %s (lock file %s)",
+			 c->spool, pid[0] ? pid : "?", path);
+		close(fd);
+		return -EBUSY;
+	}
+	c->lock_fd = fd;
+	return 0;
+}
+
+/* Records our pid in the lock file; called again after daemonizing. */
+static void spool_lock_pid(struct cache *c)
+{
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+
+	if (ftruncate(c->lock_fd, 0) < 0 || pwrite(c->lock_fd, pid, (size_t)n, 0) != n)
+		log_warn("spool", "cannot record pid in the lock file: %m");
+}
+
+static void flow_id_new(char id[FLOW_ID_LEN + 1])
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char rnd[FLOW_ID_LEN];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		for (int i = 0; i < FLOW_ID_LEN; i++)
+			rnd[i] = (unsigned char)rand();
+	for (int i = 0; i < FLOW_ID_LEN; i++)
+		id[i] = alphabet[rnd[i] % 62];
+	id[FLOW_ID_LEN] = '\0';
+}
+
+static char *join_list(char **v)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (size_t i = 0; v && v[i]; i++) {
+		if (i)
+			buf_puts(&b, ",");
+		buf_puts(&b, v[i]);
+	}
+	return buf_steal(&b, NULL);
+}
+
+static char **split_list(const char *s, size_t *n)
+{
+	size_t cap = 1, k = 0;
+	char **v;
+
+	for (const char *p = s; *p; p++)
+		cap += *p == ',';
+	v = calloc(cap + 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	while (*s) {
+		size_t len = strcspn(s, ",");
+		if (len)
+			v[k++] = strndup(s, len);
+		s += len + (s[len] == ',');
+	}
+	*n = k;
+	return v;
+}
+
+static void flow_free(struct flow *f)
+{
+	if (!f)
+		return;
+	cfg_list_free(f->sinks);
+	free(f->name);
+	free(f);
+}
+
+/* Adds a flow to the in-memory list.  SINKS_DB is the stored sink list for
+ * flows that are not in the config. */
+struct flow *flow_add(struct cache *c, const char *id, const char *name, const char *sinks_db,
+		      double created, double updated)
+{
+	struct flow *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	snprintf(f->id, sizeof(f->id), "%s", id);
+	f->name = strdup(name);
+	f->sec = cfg_find_flow(c->cfg, name);
+	f->from_config = f->sec != NULL;
+	if (!f->sec)
+		f->sec = c->cfg->global;
+	if (f->from_config || !sinks_db)
+		f->sinks = cfg_list(f->sec, "sinks", &f->nsinks);
+	else
+		f->sinks = split_list(sinks_db, &f->nsinks);
+	f->retain = cfg_seconds(f->sec, "retain");
+	f->created = created;
+	f->updated = updated;
+	if (!f->name || !f->sinks) {
+		flow_free(f);
+		return NULL;
+	}
+	f->next = c->flows;
+	c->flows = f;
+	return f;
+}
+
+/* Creates a flow in the database and in memory: mkdir, or a new [flow.NAME]. */
+int flow_create(struct cache *c, const char *name, const char *source, struct flow **out)
+{
+	char id[FLOW_ID_LEN + 1];
+	double now = now_real();
+	const struct cfg_section *sec = cfg_find_flow(c->cfg, name);
+	size_t n;
+	char **sinks = cfg_list(sec ? sec : c->cfg->global, "sinks", &n);
+	char *joined = join_list(sinks);
+	int rc;
+
+	cfg_list_free(sinks);
+	if (!joined)
+		return -ENOMEM;
+	flow_id_new(id);
+	rc = db_exec(c, "INSERT INTO flows(id, name, source, sinks, created, updated) "
+		     "VALUES (?, ?, ?, ?, ?, ?)", "ttttdd", id, name, source, joined, now, now);
+	if (rc == 0) {
+		*out = flow_add(c, id, name, joined, now, now);
+		if (!*out)
+			rc = -ENOMEM;
+	}
+	free(joined);
+	return rc;
+}
+
+static int flows_load(struct cache *c)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	for (size_t i = 0; i < c->cfg->nflows; i++) {
+		const char *name = c->cfg->flows[i]->name;
+		size_t n;
+		char **sinks = cfg_list(c->cfg->flows[i], "sinks", &n);
+		char *joined = join_list(sinks);
+
+		cfg_list_free(sinks);
+		if (!joined)
+			return -ENOMEM;
+		if (db_int(c, "SELECT count(*) FROM flows WHERE name = ? AND deleted IS NULL",
+			   "t", name) == 0) {
+			char id[FLOW_ID_LEN + 1];
+			double now = now_real();
+
+			flow_id_new(id);
+			rc = db_exec(c, "INSERT INTO flows(id, name, source, sinks, created, updated) "
+				     "VALUES (?, ?, 'config', ?, ?, ?)", "tttdd", id, name, joined, now, now);
+		} else {
+			rc = db_exec(c, "UPDATE flows SET source = 'config', sinks = ?1, "
+				     "updated = CASE WHEN sinks = ?1 THEN updated ELSE ?2 END "
+				     "WHERE name = ?3 AND deleted IS NULL", "tdt", joined, now_real(), name);
+		}
+		free(joined);
+		if (rc)
+			return rc;
+	}
+	st = db_stmt(c, "SELECT id, name, sinks, created, updated FROM flows "
+		     "WHERE deleted IS NULL ORDER BY name DESC", NULL);
+	if (!st)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (!flow_add(c, (const char *)sqlite3_column_text(st, 0),
+			      (const char *)sqlite3_column_text(st, 1),
+			      (const char *)sqlite3_column_text(st, 2),
+			      sqlite3_column_double(st, 3), sqlite3_column_double(st, 4))) {
+			rc = -ENOMEM;
+			break;
+		}
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Objects still open at a crash: seal what fsync() made durable, discard
+ * the rest (their writer never saw a successful close). */
+static int recover_staging(struct cache *c)
+{
+	sqlite3_stmt *st;
+	char path[4096];
+	size_t n = 0, cap = 0;
+	struct { int64_t id; int64_t synced; int open; } *v = NULL, *tmp;
+	int rc = 0;
+
+	st = db_stmt(c, "SELECT id, open, coalesce(synced, -1) FROM objects WHERE state = 'staging'", NULL);
+	if (!st)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			tmp = realloc(v, cap * sizeof(*v));
+			if (!tmp) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = tmp;
+		}
+		v[n].id = sqlite3_column_int64(st, 0);
+		v[n].open = sqlite3_column_int(st, 1);
+		v[n].synced = sqlite3_column_int64(st, 2);
+		n++;
+	}
+	sqlite3_reset(st);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		cache_data_path(c, v[i].id, path, sizeof(path));
+		if (v[i].open && v[i].synced < 0) {
+			log_warn("spool", "object %lld was still open when flowfs stopped: discarded",
+				 (long long)v[i].id);
+			unlink(path);
+			rc = db_exec(c, "UPDATE objects SET state = 'discarded', listed = 0, done = ? "
+				     "WHERE id = ?", "di", now_real(), v[i].id);
+			continue;
+		}
+		if (v[i].open) {
+			log_warn("spool", "object %lld was still open when flowfs stopped: "
+				 "sealing the %lld bytes made durable by fsync()",
+				 (long long)v[i].id, (long long)v[i].synced);
+			if (truncate(path, v[i].synced) < 0)
+				log_warn("spool", "truncate %s: %m", path);
+		}
+		rc = db_exec(c, "UPDATE objects SET state = 'sealing', open = 0, sealed = ? WHERE id = ?",
+			     "di", now_real(), v[i].id);
+	}
+	free(v);
+	return rc;
+}
+
+/* Removes data files of objects that hold no data any more. */
+static void remove_orphans(struct cache *c)
+{
+	DIR *d = opendir(c->datadir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		long long id = strtoll(e->d_name, &end, 10);
+
+		if (e->d_name[0] == '.' || *end)
+			continue;
+		if (db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND state IN "
+			   "('staging','sealing','held','queued','failed')", "i", (int64_t)id) == 0) {
+			log_info("spool", "removing orphan data file %s", e->d_name);
+			unlinkat(dirfd(d), e->d_name, 0);
+		}
+	}
+	closedir(d);
+}
+
+static int recover(struct cache *c)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = db_exec(c, "UPDATE deliveries SET state = 'queued' WHERE state = 'inflight'", NULL);
+	if (!rc)
+		rc = recover_staging(c);
+	if (rc)
+		return rc;
+	remove_orphans(c);
+	st = db_stmt(c, "SELECT id FROM objects WHERE state = 'sealing' ORDER BY id", NULL);
+	if (!st)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		packer_enqueue(c, sqlite3_column_int64(st, 0));
+	sqlite3_reset(st);
+	c->used = (uint64_t)db_int(c, "SELECT coalesce(sum(size), 0) FROM objects WHERE state IN "
+				   "('staging','sealing','held','queued','failed')", NULL);
+	st = db_stmt(c, "SELECT name, last_success, last_error, last_error_at FROM sinks", NULL);
+	if (!st)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct sink_slot *s = sink_slot_find(c, (const char *)sqlite3_column_text(st, 0));
+		const unsigned char *e = sqlite3_column_text(st, 2);
+
+		if (!s)
+			continue;
+		s->last_success = sqlite3_column_double(st, 1);
+		s->last_error_at = sqlite3_column_double(st, 3);
+		s->last_error = e ? strdup((const char *)e) : NULL;
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+static int sinks_open(struct cache *c, char *err, size_t errlen)
+{
+	c->sinks = calloc(c->cfg->nsinks ? c->cfg->nsinks : 1, sizeof(*c->sinks));
+	if (!c->sinks)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->cfg->nsinks; i++) {
+		int rc = sink_new(&c->sinks[i].sink, c->cfg->sinks[i], err, errlen);
+		if (rc)
+			return rc;
+		c->nsinks++;
+	}
+	return 0;
+}
+
+/* A template that cannot give a valid key is a config error. */
+static int check_templates(const struct cfg *cfg, char *err, size_t errlen)
+{
+	struct tmpl_vars v = { .flow = "flow", .flowid = "id", .stream = "stream",
+			       .path = "dir/file", .host = "host", .t = 0 };
+	const char *keys[] = { "uploads", "filename" };
+	char out[1024];
+
+	for (size_t i = 0; i <= cfg->nflows; i++) {
+		const struct cfg_section *sec = i < cfg->nflows ? cfg->flows[i] : cfg->global;
+		for (size_t k = 0; k < 2; k++) {
+			const struct cfg_entry *e = cfg_entry(sec, keys[k]);
+			if (!e || !e->value || tmpl_render(e->value, &v, out, sizeof(out)) == 0)
+				continue;
+			snprintf(err, errlen, "%s:%d: [%s%s%s] %s: template gives an invalid key "
+				 "(empty, absolute, or with an empty, '.' or '..' segment): '%s'",
+				 cfg->path, e->line ? e->line : sec->line, sec->kind,
+				 sec == cfg->global ? "" : ".", sec == cfg->global ? "" : sec->name,
+				 keys[k], e->value);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errlen)
+{
+	const struct cfg_section *g = cfg->global;
+	struct cache *c = calloc(1, sizeof(*c));
+	char dbpath[4096];
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	rc = check_templates(cfg, err, errlen);
+	if (rc) {
+		free(c);
+		return rc;
+	}
+	c->cfg = cfg;
+	c->lock_fd = -1;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->work_cond, NULL);
+	pthread_cond_init(&c->pack_cond, NULL);
+	c->spool = strdup(cfg_str(g, "spool"));
+	c->spool_max = cfg_size(g, "spool_max");
+	c->part_size = cfg_size(g, "part_size");
+	c->retry_max = cfg_seconds(g, "retry_max");
+	c->drain_timeout = cfg_seconds(g, "drain_timeout");
+	c->nworkers = (int)cfg_int(g, "workers");
+	if (!c->spool || asprintf(&c->datadir, "%s/data", c->spool) < 0) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	rc = mkdir_p(c->datadir, 0700);
+	if (rc) {
+		snprintf(err, errlen, "[flowfs] spool: cannot create %s: %s", c->datadir,
+			 strerror_r(-rc, dbpath, sizeof(dbpath)));
+		goto out_free;
+	}
+	rc = spool_lock(c, err, errlen);
+	if (rc)
+		goto out_free;
+	spool_lock_pid(c);
+	rc = sinks_open(c, err, errlen);
+	if (rc)
+		goto out_free;
+	snprintf(dbpath, sizeof(dbpath), "%s/flowfs.db", c->spool);
+	rc = db_open(c, dbpath, err, errlen);
+	if (rc)
+		goto out_free;
+	rc = flows_load(c);
+	if (!rc)
+		rc = recover(c);
+	if (rc) {
+		snprintf(err, errlen, "%s: recovery failed: %s", dbpath, sqlite3_errmsg(c->db));
+		goto out_free;
+	}
+	/* SQLite's locks do not survive fork(): cache_start() reopens it. */
+	db_close(c);
+	*out = c;
+	return 0;
+out_free:
+	cache_free(c);
+	return rc;
+}
+
+int cache_start(struct cache *c)
+{
+	char dbpath[4096], err[512];
+	int rc;
+
+	spool_lock_pid(c);
+	snprintf(dbpath, sizeof(dbpath), "%s/flowfs.db", c->spool);
+	rc = db_open(c, dbpath, err, sizeof(err));
+	if (rc) {
+		log_err("spool", "%s", err);
+		return rc;
+	}
+	c->workers = calloc((size_t)c->nworkers, sizeof(*c->workers));
+	if (!c->workers)
+		return -ENOMEM;
+	rc = pthread_create(&c->packer, NULL, packer_main, c);
+	if (rc)
+		return -rc;
+	rc = pthread_create(&c->timer, NULL, timer_main, c);
+	if (rc)
+		return -rc;
+	for (int i = 0; i < c->nworkers; i++) {
+		rc = pthread_create(&c->workers[i], NULL, worker_main, c);
+		if (rc)
+			return -rc;
+	}
+	c->started = true;
+	return 0;
+}
+
+/* Waits up to drain_timeout for deliveries in flight; true if none is left. */
+static bool drain(struct cache *c)
+{
+	struct timespec ts;
+	bool idle;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)c->drain_timeout;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	pthread_cond_broadcast(&c->work_cond);
+	pthread_cond_broadcast(&c->pack_cond);
+	while (c->inflight > 0)
+		if (pthread_cond_timedwait(&c->work_cond, &c->lock, &ts) != 0)
+			break;
+	idle = c->inflight == 0;
+	pthread_mutex_unlock(&c->lock);
+	if (!idle)
+		log_warn("spool", "%d deliveries still in flight after drain_timeout; "
+			 "they resume at the next mount", c->inflight);
+	return idle;
+}
+
+void cache_free(struct cache *c)
+{
+	bool idle = true;
+
+	if (!c)
+		return;
+	if (c->started) {
+		idle = drain(c);
+		if (!idle) {
+			/* Workers are stuck in a sink: leave the process to exit(). */
+			return;
+		}
+		for (int i = 0; i < c->nworkers; i++)
+			pthread_join(c->workers[i], NULL);
+		pthread_join(c->packer, NULL);
+		pthread_join(c->timer, NULL);
+	}
+	if (c->db)
+		sqlite3_exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	db_close(c);
+	for (struct flow *f = c->flows, *next; f; f = next) {
+		next = f->next;
+		flow_free(f);
+	}
+	for (size_t i = 0; i < c->nsinks; i++) {
+		sink_free(c->sinks[i].sink);
+		free(c->sinks[i].last_error);
+	}
+	free(c->sinks);
+	free(c->workers);
+	free(c->pack_q);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
+	free(c->datadir);
+	free(c->spool);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->work_cond);
+	pthread_cond_destroy(&c->pack_cond);
+	free(c);
+}

@@ -1,0 +1,127 @@
+/*
+ * cache/template.c - object keys from templates such as
+ * "<FLOW>/<DATE>/<STREAM>-<DATETIME>.<FLOWID>.<PART>.log".
+ *
+ * Tokens: <DATE> YYYY-MM-DD, <DATETIME> YYYYMMDDTHHMMSSZ, <FLOW>, <FLOWID>,
+ * <STREAM>, <PART> and <SEQ> (zero-padded to 6 digits), <HOST>, <PATH>, and
+ * strftime's %Y %m %d %H %M %S (UTC).  Values are made safe: a '/' or a
+ * control character becomes '_', an empty value "_", "." and ".." become
+ * "_" and "__"; only <PATH> keeps its '/' (its segments are checked the same
+ * way).  The rendered key must not be empty or start with '/', and has no
+ * empty, "." or ".." segment: such a template is refused with -EINVAL.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../util/buf.h"
+#include "internal.h"
+
+/* Appends one segment-safe copy of V (KEEP_SLASH: for <PATH>). */
+static void put_value(struct buf *b, const char *v, bool keep_slash)
+{
+	const char *seg = v ? v : "";
+
+	do {
+		size_t len = keep_slash ? strcspn(seg, "/") : strlen(seg);
+
+		if (len == 0)
+			buf_puts(b, "_");
+		else if (len == 1 && seg[0] == '.')
+			buf_puts(b, "_");
+		else if (len == 2 && seg[0] == '.' && seg[1] == '.')
+			buf_puts(b, "__");
+		else
+			for (size_t i = 0; i < len; i++) {
+				unsigned char ch = (unsigned char)seg[i];
+				char out = ch < 0x20 || ch == 0x7f || ch == '/' || ch == '\\' ? '_' : (char)ch;
+				buf_add(b, &out, 1);
+			}
+		seg += len;
+		if (keep_slash && *seg == '/') {
+			buf_puts(b, "/");
+			seg++;
+			if (!*seg)
+				buf_puts(b, "_");
+		}
+	} while (keep_slash && *seg);
+}
+
+static bool key_ok(const char *k)
+{
+	if (!*k || *k == '/')
+		return false;
+	for (const char *s = k; ; ) {
+		size_t len = strcspn(s, "/");
+		if (len == 0 || (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+			return false;
+		for (size_t i = 0; i < len; i++)
+			if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+				return false;
+		s += len;
+		if (!*s)
+			return true;
+		s++;
+	}
+}
+
+static bool token(struct buf *b, const char **pp, const struct tmpl_vars *v, const struct tm *tm)
+{
+	static const char *const names[] = { "<DATE>", "<DATETIME>", "<FLOW>", "<FLOWID>", "<STREAM>",
+					     "<PART>", "<SEQ>", "<HOST>", "<PATH>" };
+	char tmp[64];
+	size_t i, n = sizeof(names) / sizeof(names[0]);
+
+	for (i = 0; i < n; i++)
+		if (strncmp(*pp, names[i], strlen(names[i])) == 0)
+			break;
+	if (i == n)
+		return false;
+	*pp += strlen(names[i]);
+	switch (i) {
+	case 0: strftime(tmp, sizeof(tmp), "%Y-%m-%d", tm); buf_puts(b, tmp); break;
+	case 1: strftime(tmp, sizeof(tmp), "%Y%m%dT%H%M%SZ", tm); buf_puts(b, tmp); break;
+	case 2: put_value(b, v->flow, false); break;
+	case 3: put_value(b, v->flowid, false); break;
+	case 4: put_value(b, v->stream, false); break;
+	case 5: buf_printf(b, "%06llu", (unsigned long long)v->part); break;
+	case 6: buf_printf(b, "%06llu", (unsigned long long)v->seq); break;
+	case 7: put_value(b, v->host, false); break;
+	case 8: put_value(b, v->path, true); break;
+	}
+	return true;
+}
+
+int tmpl_render(const char *tmpl, const struct tmpl_vars *v, char *out, size_t outlen)
+{
+	time_t t = v->t;
+	struct tm tm;
+	struct buf b;
+	int rc = 0;
+
+	gmtime_r(&t, &tm);
+	buf_init(&b);
+	for (const char *p = tmpl; *p; ) {
+		if (*p == '<' && token(&b, &p, v, &tm))
+			continue;
+		if (*p == '%' && p[1] && strchr("YmdHMS", p[1])) {
+			char fmt[3] = { '%', p[1], '\0' }, tmp[16];
+			strftime(tmp, sizeof(tmp), fmt, &tm);
+			buf_puts(&b, tmp);
+			p += 2;
+			continue;
+		}
+		buf_add(&b, p++, 1);
+	}
+	if (b.oom)
+		rc = -ENOMEM;
+	else if (!b.p || !key_ok(b.p))
+		rc = -EINVAL;
+	else if (b.len >= outlen)
+		rc = -ENAMETOOLONG;
+	else
+		memcpy(out, b.p, b.len + 1);
+	buf_free(&b);
+	return rc;
+}

@@ -1,0 +1,333 @@
+/*
+ * cache/worker.c - delivery workers and the timer.
+ *
+ * A fixed pool of c->nworkers threads (as redis' bio.c): each waits on
+ * c->work_cond, claims the oldest due delivery (state queued, next_try
+ * passed, and no delivery of the same flow path to the same sink in flight,
+ * so an older version never lands after a newer one), marks it inflight,
+ * drops the lock and calls the sink.  Each worker owns its struct sink_io.
+ * Results: delivered; -EAGAIN queued again after an exponential backoff with
+ * jitter capped at retry_max; anything else failed for good (flowctl retry
+ * re-queues it).  When every delivery of an object is delivered, its data
+ * file is removed.
+ *
+ * The timer wakes every second: delivered objects older than their flow's
+ * `retain` leave the listing, and workers re-check their retry clocks.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../util/log.h"
+#include "internal.h"
+
+struct job {
+	int64_t id;
+	char sink[64];
+	struct sink_slot *slot;
+	char key[4096];
+	char data[4096];
+	char flow[64];
+	struct sink_object o;
+	struct sink_part *parts;
+	struct sink_meta *meta;
+	int attempts;
+};
+
+static void job_free(struct job *j)
+{
+	for (size_t i = 0; i < j->o.nmeta; i++) {
+		free((char *)j->meta[i].name);
+		free((char *)j->meta[i].value);
+	}
+	free(j->meta);
+	free(j->parts);
+}
+
+static int job_parts(struct cache *c, struct job *j)
+{
+	sqlite3_stmt *st;
+	size_t n = (size_t)db_int(c, "SELECT count(*) FROM parts WHERE object = ?", "i", j->id);
+
+	j->parts = calloc(n ? n : 1, sizeof(*j->parts));
+	if (!j->parts)
+		return -ENOMEM;
+	st = db_stmt(c, "SELECT off, len, sha256 FROM parts WHERE object = ? ORDER BY idx", "i", j->id);
+	while (st && j->o.nparts < n && sqlite3_step(st) == SQLITE_ROW) {
+		struct sink_part *p = &j->parts[j->o.nparts++];
+		p->offset = (uint64_t)sqlite3_column_int64(st, 0);
+		p->length = (uint64_t)sqlite3_column_int64(st, 1);
+		snprintf(p->sha256, sizeof(p->sha256), "%s", sqlite3_column_text(st, 2));
+	}
+	if (st)
+		sqlite3_reset(st);
+	j->o.parts = j->parts;
+	return j->o.nparts ? 0 : -EIO;
+}
+
+static int job_meta(struct cache *c, struct job *j)
+{
+	sqlite3_stmt *st;
+	size_t n = (size_t)db_int(c, "SELECT count(*) FROM xmeta WHERE object = ?", "i", j->id);
+
+	j->meta = calloc(n ? n : 1, sizeof(*j->meta));
+	if (!j->meta)
+		return -ENOMEM;
+	st = db_stmt(c, "SELECT name, value FROM xmeta WHERE object = ? ORDER BY name", "i", j->id);
+	while (st && j->o.nmeta < n && sqlite3_step(st) == SQLITE_ROW) {
+		struct sink_meta *m = &j->meta[j->o.nmeta++];
+		m->name = strdup((const char *)sqlite3_column_text(st, 0));
+		m->value = strndup(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+	}
+	if (st)
+		sqlite3_reset(st);
+	j->o.meta = j->meta;
+	return 0;
+}
+
+/* Fills J from the database: the object, its key for J's sink, parts, meta. */
+static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	struct flow *f = NULL;
+	struct tmpl_vars v = { 0 };
+	char rel[4096], host[256] = "";
+	size_t plen;
+	int rc = -ENOENT;
+
+	st = db_stmt(c, "SELECT flow, CASE WHEN dir = '' THEN name ELSE dir || '/' || name END, "
+		     "size, sha256, mode, mtime, coalesce(sealed, created) FROM objects WHERE id = ?",
+		     "i", j->id);
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		f = flow_by_id(c, (const char *)sqlite3_column_text(st, 0));
+		snprintf(rel, sizeof(rel), "%s", sqlite3_column_text(st, 1));
+		j->o.size = (uint64_t)sqlite3_column_int64(st, 2);
+		snprintf(j->o.sha256, sizeof(j->o.sha256), "%s", sqlite3_column_text(st, 3));
+		j->o.mode = (mode_t)sqlite3_column_int(st, 4);
+		j->o.mtime = (time_t)sqlite3_column_double(st, 5);
+		v.t = (time_t)sqlite3_column_double(st, 6);
+		rc = 0;
+	}
+	if (st)
+		sqlite3_reset(st);
+	if (rc || !f) {
+		snprintf(err, errlen, "object %lld or its flow is gone", (long long)j->id);
+		return -ENOENT;
+	}
+	gethostname(host, sizeof(host) - 1);
+	snprintf(j->flow, sizeof(j->flow), "%s", f->name);
+	v.flow = f->name;
+	v.flowid = f->id;
+	v.path = rel;
+	v.host = host;
+	plen = (size_t)snprintf(j->key, sizeof(j->key), "%s", j->slot->sink->prefix);
+	rc = tmpl_render(cfg_str(f->sec, "uploads"), &v, j->key + plen, sizeof(j->key) - plen);
+	if (rc) {
+		snprintf(err, errlen, "uploads template gives no valid key for %s", rel);
+		return -EINVAL;
+	}
+	cache_data_path(c, j->id, j->data, sizeof(j->data));
+	j->o.id = j->id;
+	j->o.flow = j->flow;
+	j->o.key = j->key;
+	j->o.data = j->data;
+	j->o.content_type = sink_content_type(j->key);
+	rc = job_parts(c, j);
+	if (rc == 0)
+		rc = job_meta(c, j);
+	if (rc)
+		snprintf(err, errlen, "object %lld: cannot read its parts from the spool", (long long)j->id);
+	return rc;
+}
+
+/* Claims the next due delivery into J; false if there is none.  Lock held. */
+static bool claim(struct cache *c, struct job *j, double *next)
+{
+	sqlite3_stmt *st;
+	double now = now_real();
+	bool found = false;
+
+	st = db_stmt(c, "SELECT d.object, d.sink, d.attempts FROM deliveries d JOIN objects o ON o.id = d.object "
+		     "WHERE d.state = 'queued' AND d.next_try <= ?1 AND NOT EXISTS ("
+		     "  SELECT 1 FROM deliveries d2 JOIN objects o2 ON o2.id = d2.object "
+		     "  WHERE d2.state = 'inflight' AND d2.sink = d.sink AND o2.flow = o.flow "
+		     "  AND o2.dir = o.dir AND o2.name = o.name) "
+		     "ORDER BY d.next_try, d.object LIMIT 1", "d", now);
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		j->id = sqlite3_column_int64(st, 0);
+		snprintf(j->sink, sizeof(j->sink), "%s", sqlite3_column_text(st, 1));
+		j->attempts = sqlite3_column_int(st, 2);
+		found = true;
+	}
+	if (st)
+		sqlite3_reset(st);
+	if (!found) {
+		int64_t soon = db_int(c, "SELECT CAST(min(next_try) * 1000 AS INT) FROM deliveries "
+				      "WHERE state = 'queued'", NULL);
+		*next = soon > 0 ? (double)soon / 1000 : now + 1;
+		return false;
+	}
+	j->slot = sink_slot_find(c, j->sink);
+	db_exec(c, "UPDATE deliveries SET state = 'inflight' WHERE object = ? AND sink = ?", "it",
+		j->id, j->sink);
+	c->inflight++;
+	return true;
+}
+
+static double backoff(struct cache *c, int attempts)
+{
+	double base = 1.0;
+
+	for (int i = 1; i < attempts && base < (double)c->retry_max; i++)
+		base *= 2;
+	if (base > (double)c->retry_max)
+		base = (double)c->retry_max;
+	return base / 2 + base / 2 * ((double)rand() / RAND_MAX);
+}
+
+static void sink_error(struct cache *c, struct sink_slot *s, const char *err, double now)
+{
+	free(s->last_error);
+	s->last_error = strdup(err);
+	s->last_error_at = now;
+	db_exec(c, "INSERT INTO sinks(name, last_error, last_error_at) VALUES (?1, ?2, ?3) "
+		"ON CONFLICT(name) DO UPDATE SET last_error = ?2, last_error_at = ?3",
+		"ttd", s->sink->name, err, now);
+}
+
+/* Records the outcome of J; lock held. */
+static void finish(struct cache *c, struct job *j, int rc, const char *err)
+{
+	double now = now_real();
+	char mod[96];
+
+	snprintf(mod, sizeof(mod), "%s:%s", j->slot ? j->slot->sink->ops->type : "sink", j->sink);
+	c->inflight--;
+	if (rc == 0) {
+		db_exec(c, "UPDATE deliveries SET state = 'delivered', done = ?, key = ?, "
+			"attempts = attempts + 1, last_error = NULL WHERE object = ? AND sink = ?",
+			"dtit", now, j->key, j->id, j->sink);
+		j->slot->last_success = now;
+		db_exec(c, "INSERT INTO sinks(name, last_success) VALUES (?1, ?2) "
+			"ON CONFLICT(name) DO UPDATE SET last_success = ?2", "td", j->sink, now);
+		log_info(mod, "delivered %s (%llu bytes)", j->key, (unsigned long long)j->o.size);
+	} else if (rc == -EAGAIN) {
+		double delay = backoff(c, j->attempts + 1);
+		db_exec(c, "UPDATE deliveries SET state = 'queued', attempts = attempts + 1, "
+			"next_try = ?, last_error = ? WHERE object = ? AND sink = ?",
+			"dtit", now + delay, err, j->id, j->sink);
+		if (j->slot)
+			sink_error(c, j->slot, err, now);
+		log_warn(mod, "%s: %s; retrying in %.1fs", j->key[0] ? j->key : "?", err, delay);
+	} else {
+		db_exec(c, "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, "
+			"last_error = ? WHERE object = ? AND sink = ?", "tit", err, j->id, j->sink);
+		if (j->slot)
+			sink_error(c, j->slot, err, now);
+		log_err(mod, "%s: %s; failed permanently (flowctl retry re-queues it)",
+			j->key[0] ? j->key : "?", err);
+	}
+	object_update_state(c, j->id);
+}
+
+void object_update_state(struct cache *c, int64_t id)
+{
+	struct objrow r;
+	int64_t pending, failed;
+	const char *state;
+
+	if (obj_by_id(c, id, &r) != 0)
+		return;
+	if (strcmp(r.state, "cancelled") == 0) {
+		if (db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND state = 'inflight'",
+			   "i", id) == 0 && !open_obj_find(c, id))
+			cache_unlink_data(c, id, r.size);
+		return;
+	}
+	pending = db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND state IN "
+			 "('queued', 'inflight')", "i", id);
+	failed = db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND state = 'failed'",
+			"i", id);
+	state = pending > 0 ? "queued" : failed > 0 ? "failed" : "delivered";
+	if (strcmp(state, r.state) == 0)
+		return;
+	db_exec(c, "UPDATE objects SET state = ?, done = ? WHERE id = ?", "tdi", state,
+		pending > 0 ? 0.0 : now_real(), id);
+	if (strcmp(state, "delivered") == 0)
+		cache_unlink_data(c, id, r.size);
+}
+
+void *worker_main(void *arg)
+{
+	struct cache *c = arg;
+	struct sink_io *io = sink_io_new();
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		struct job j;
+		char err[1024] = "";
+		double next;
+		int rc;
+
+		memset(&j, 0, sizeof(j));
+		if (!claim(c, &j, &next)) {
+			struct timespec ts = { .tv_sec = (time_t)next,
+					       .tv_nsec = (long)((next - (double)(time_t)next) * 1e9) };
+			double cap = now_real() + 1;
+			if (next > cap) {
+				ts.tv_sec = (time_t)cap;
+				ts.tv_nsec = (long)((cap - (double)(time_t)cap) * 1e9);
+			}
+			pthread_cond_timedwait(&c->work_cond, &c->lock, &ts);
+			continue;
+		}
+		rc = j.slot ? job_load(c, &j, err, sizeof(err)) : -ENOENT;
+		if (!j.slot)
+			snprintf(err, sizeof(err), "no sink named %s in the config", j.sink);
+		if (rc == 0) {
+			pthread_mutex_unlock(&c->lock);
+			rc = sink_put(j.slot->sink, io, &j.o, err, sizeof(err));
+			pthread_mutex_lock(&c->lock);
+		}
+		finish(c, &j, rc, err);
+		job_free(&j);
+		pthread_cond_broadcast(&c->work_cond);
+	}
+	pthread_mutex_unlock(&c->lock);
+	sink_io_free(io);
+	return NULL;
+}
+
+static void expire_listing(struct cache *c)
+{
+	double now = now_real();
+
+	for (struct flow *f = c->flows; f; f = f->next)
+		db_exec(c, "UPDATE objects SET listed = 0 WHERE flow = ? AND state = 'delivered' "
+			"AND listed = 1 AND done < ?", "td", f->id, now - (double)f->retain);
+}
+
+void *timer_main(void *arg)
+{
+	struct cache *c = arg;
+	double last = 0;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		struct timespec ts;
+		double now = now_real();
+
+		if (now - last >= 1.0) {
+			expire_listing(c);
+			pthread_cond_broadcast(&c->work_cond);
+			last = now;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&c->pack_cond, &c->lock, &ts);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
