@@ -1,0 +1,285 @@
+/*
+ * backend/sink.c - the sink registry and what every sink type shares.
+ *
+ * sink_types[] lists every sink type; adding one is one line in
+ * SINK_TYPE_LIST below plus its file in backend/.  sink_new() finds the
+ * type named by a section's `type`, checks the `prefix` every type has and
+ * calls the type's open().  sink_put() only guarantees the ERR contract
+ * around the type's put().  The rest are small helpers for the network
+ * sinks: per-worker state (struct sink_io), a Content-Type guess and the
+ * one map from HTTP status to flowfs result.
+ *
+ * Thread rules: sink_new() and sink_free() run in the main thread; sink_put()
+ * runs in several workers at once, each with its own struct sink_io.  Nothing
+ * here has shared mutable state.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sink.h"
+
+/* Every sink type: X(name) for a `const struct sink_ops name_sink_ops`. */
+#define SINK_TYPE_LIST(X) \
+	X(dir)
+
+#define SINK_DECLARE(t) extern const struct sink_ops t##_sink_ops;
+SINK_TYPE_LIST(SINK_DECLARE)
+#undef SINK_DECLARE
+
+#define SINK_ENTRY(t) &t##_sink_ops,
+const struct sink_ops *const sink_types[] = {
+	SINK_TYPE_LIST(SINK_ENTRY)
+	NULL
+};
+#undef SINK_ENTRY
+
+/*
+ * Per-worker state.  Only the worker that created it touches it, so it needs
+ * no lock.  The network sinks create their handle lazily on first use and
+ * set curl_cleanup with it, which keeps libcurl out of this file.
+ */
+struct sink_io {
+	void *curl;			/* a CURL * once a network sink used this worker; else NULL */
+	void (*curl_cleanup)(void *);	/* frees curl; set together with it */
+};
+
+const struct sink_ops *sink_find(const char *type)
+{
+	if (!type)
+		return NULL;
+	for (size_t i = 0; sink_types[i]; i++) {
+		if (strcmp(sink_types[i]->type, type) == 0)
+			return sink_types[i];
+	}
+	return NULL;
+}
+
+const struct cfg_key *sink_keys(const char *type)
+{
+	const struct sink_ops *ops = sink_find(type);
+
+	return ops ? ops->keys : NULL;
+}
+
+static bool is_ctl(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+/*
+ * A prefix is "" or relative segments, each non-empty, not "." or "..", no
+ * control characters; it may end with '/'.  On failure WHY says what is
+ * wrong.
+ */
+static bool prefix_valid(const char *p, const char **why)
+{
+	const char *seg = p;
+
+	if (p[0] == '\0')
+		return true;
+	if (p[0] == '/') {
+		*why = "must not start with '/'";
+		return false;
+	}
+	for (const char *c = p; ; c++) {
+		size_t len;
+
+		if (*c != '\0' && *c != '/') {
+			if (is_ctl((unsigned char)*c)) {
+				*why = "contains a control character";
+				return false;
+			}
+			continue;
+		}
+		len = (size_t)(c - seg);
+		if (len == 0 && !(*c == '\0' && c > p)) {
+			*why = "has an empty segment ('//')";
+			return false;
+		}
+		if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.')) {
+			*why = "has a '.' or '..' segment";
+			return false;
+		}
+		if (*c == '\0')
+			return true;
+		seg = c + 1;
+	}
+}
+
+int sink_new(struct sink **out, const struct cfg_section *sec, char *err, size_t errlen)
+{
+	const char *type = cfg_str(sec, "type");
+	const char *prefix = cfg_str(sec, "prefix");
+	const struct sink_ops *ops = sink_find(type);
+	const char *why = NULL;
+	struct sink *s;
+	int rc;
+
+	*out = NULL;
+	if (errlen)
+		err[0] = '\0';
+	if (!ops) {
+		snprintf(err, errlen, "[sink.%s] type: unknown sink type '%s'", sec->name,
+			 type ? type : "");
+		return -EINVAL;
+	}
+	if (!prefix)
+		prefix = "";
+	if (!prefix_valid(prefix, &why)) {
+		snprintf(err, errlen, "[sink.%s] prefix: '%s' %s", sec->name, prefix, why);
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->ops = ops;
+	s->sec = sec;
+	s->name = strdup(sec->name);
+	s->prefix = strdup(prefix);
+	if (!s->name || !s->prefix) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	rc = ops->open(s, sec, err, errlen);
+	if (rc) {
+		if (errlen && err[0] == '\0')
+			snprintf(err, errlen, "[sink.%s] cannot open the sink", sec->name);
+		goto out_free;
+	}
+	*out = s;
+	return 0;
+
+out_free:
+	free(s->name);
+	free(s->prefix);
+	free(s);
+	if (rc == -ENOMEM && errlen && err[0] == '\0')
+		snprintf(err, errlen, "[sink.%s] out of memory", sec->name);
+	return rc;
+}
+
+void sink_free(struct sink *s)
+{
+	if (!s)
+		return;
+	if (s->ops->close)
+		s->ops->close(s);
+	free(s->name);
+	free(s->prefix);
+	free(s);
+}
+
+int sink_put(struct sink *s, struct sink_io *io, const struct sink_object *o,
+	     char *err, size_t errlen)
+{
+	int rc;
+
+	if (errlen)
+		err[0] = '\0';
+	rc = s->ops->put(s, io, o, err, errlen);
+	if (rc == 0) {
+		if (errlen)
+			err[0] = '\0';
+		return 0;
+	}
+	if (errlen && err[0] == '\0')
+		snprintf(err, errlen, "unknown error");
+	return rc < 0 ? rc : -EIO;	/* a positive result is a sink bug: permanent */
+}
+
+struct sink_io *sink_io_new(void)
+{
+	return calloc(1, sizeof(struct sink_io));
+}
+
+void sink_io_free(struct sink_io *io)
+{
+	if (!io)
+		return;
+	if (io->curl && io->curl_cleanup)
+		io->curl_cleanup(io->curl);
+	free(io);
+}
+
+const char *sink_content_type(const char *key)
+{
+	static const struct {
+		const char *ext;
+		const char *type;
+	} types[] = {
+		{ "txt", "text/plain" },
+		{ "log", "text/plain" },
+		{ "csv", "text/csv" },
+		{ "json", "application/json" },
+		{ "jsonl", "application/x-ndjson" },
+		{ "ndjson", "application/x-ndjson" },
+		{ "html", "text/html" },
+		{ "htm", "text/html" },
+		{ "xml", "application/xml" },
+		{ "pdf", "application/pdf" },
+		{ "png", "image/png" },
+		{ "jpg", "image/jpeg" },
+		{ "jpeg", "image/jpeg" },
+		{ "gif", "image/gif" },
+		{ "zip", "application/zip" },
+		{ "tar", "application/x-tar" },
+		{ "gz", "application/gzip" },
+		{ "tgz", "application/gzip" },
+		{ "xz", "application/x-xz" },
+		{ "parquet", "application/vnd.apache.parquet" },
+	};
+	const char *slash, *dot;
+
+	if (!key)
+		return "application/octet-stream";
+	slash = strrchr(key, '/');
+	dot = strrchr(slash ? slash + 1 : key, '.');
+	if (!dot || dot[1] == '\0')
+		return "application/octet-stream";
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strcasecmp(dot + 1, types[i].ext) == 0)
+			return types[i].type;
+	}
+	return "application/octet-stream";
+}
+
+/*
+ * Retry what may succeed later without anybody changing the config:
+ * timeouts (408), throttling (429), server trouble (5xx).  Statuses a sink
+ * should never see as a final answer (0: no response; 1xx; 3xx, as curl
+ * follows no redirects for us and a redirect to elsewhere is usually a
+ * load balancer or region hiccup) are retried too: failing data for good
+ * on a transient answer is the worse mistake, and .status shows the error.
+ * Other 4xx are permanent: the request itself is wrong (auth, validation).
+ * 409/412 (conflict, precondition failed) map to -EEXIST: an object or a
+ * condition in the way, which a retry of the same request will not change.
+ */
+int http_status_to_errno(long status)
+{
+	if (status >= 200 && status <= 299)
+		return 0;
+	switch (status) {
+	case 408:
+	case 429:
+		return -EAGAIN;
+	case 400:
+		return -EINVAL;
+	case 401:
+	case 403:
+		return -EACCES;
+	case 404:
+		return -ENOENT;
+	case 409:
+	case 412:
+		return -EEXIST;
+	case 413:
+		return -EFBIG;
+	}
+	if (status >= 400 && status <= 499)
+		return -EPROTO;
+	return -EAGAIN;		/* 5xx, and 0 / 1xx / 3xx / nonsense as above */
+}
