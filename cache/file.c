@@ -259,6 +259,17 @@ int cache_open(struct cache *c, const char *path, int flags, struct cache_file *
 	rc = cpath_parse(c, path, &p);
 	if (rc)
 		goto out_unlock;
+	if (!p.flow && strcmp(p.flowname, ".flowctl") == 0 && !*p.rel) {
+		*direct = true;
+		*out = calloc(1, sizeof(**out));
+		rc = *out ? 0 : -ENOMEM;
+		if (*out) {
+			(*out)->c = c;
+			(*out)->fd = -1;
+			(*out)->control = true;
+		}
+		goto out_unlock;
+	}
 	if ((!p.flow && strcmp(p.flowname, ".status") == 0 && !*p.rel) ||
 	    (p.flow && *p.rel && name_reserved(&p))) {
 		*direct = true;
@@ -270,8 +281,13 @@ int cache_open(struct cache *c, const char *path, int flags, struct cache_file *
 		goto out_unlock;
 	}
 	rc = obj_lookup(c, &p, &r);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = open_object(c, &p, &r, flags, out);
+	} else {
+		struct stream *s = stream_find(c, &p, stream_implicit(&p), 0644, 0, 0);
+		if (s)
+			rc = stream_handle(c, s, flags, out);
+	}
 out_unlock:
 	cpath_free(&p);
 	pthread_mutex_unlock(&c->lock);
@@ -283,6 +299,7 @@ int cache_create(struct cache *c, const char *path, int flags, mode_t mode, uid_
 {
 	struct cpath p;
 	struct objrow r;
+	struct stream *s;
 	uint64_t size;
 	int64_t id;
 	int rc, fd;
@@ -308,6 +325,16 @@ int cache_create(struct cache *c, const char *path, int flags, mode_t mode, uid_
 		rc = -ENOENT;
 		goto out_unlock;
 	}
+	s = stream_find(c, &p, false, 0, 0, 0);
+	if (s || (flags & O_APPEND) || stream_implicit(&p)) {
+		/* O_APPEND makes a stream; an existing stream stays one. */
+		rc = s && (flags & O_EXCL) ? -EEXIST : 0;
+		if (!rc && !s)
+			s = stream_find(c, &p, true, mode, uid, gid);
+		if (!rc)
+			rc = s ? stream_handle(c, s, flags, out) : -EIO;
+		goto out_unlock;
+	}
 	fd = obj_new(c, &p, mode, uid, gid, -1, &id, &size);
 	if (fd < 0) {
 		rc = fd;
@@ -326,6 +353,8 @@ ssize_t cache_read(struct cache_file *f, char *buf, size_t size, off_t off)
 {
 	ssize_t n;
 
+	if (f->fd < 0 && f->stream)
+		return 0;	/* no open chunk */
 	if (f->fd < 0) {
 		if ((size_t)off >= f->vlen)
 			return 0;
@@ -359,6 +388,10 @@ ssize_t cache_write(struct cache_file *f, const char *buf, size_t size, off_t of
 	uint64_t end = (uint64_t)off + size;
 	ssize_t n;
 
+	if (f->stream)
+		return stream_write(f, buf, size);
+	if (f->control)
+		return control_write(f, buf, size);
 	if (!f->writable || !f->oo)
 		return -EBADF;
 	pthread_mutex_lock(&c->lock);
@@ -388,6 +421,8 @@ int cache_ftruncate(struct cache_file *f, off_t size)
 {
 	int rc;
 
+	if (f->stream || f->control)
+		return 0;	/* appends only: truncation is ignored */
 	if (!f->writable || !f->oo)
 		return -EBADF;
 	pthread_mutex_lock(&f->c->lock);
@@ -418,8 +453,12 @@ int cache_fgetattr(struct cache_file *f, struct stat *st)
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	if (f->stream) {
+		stream_stat(f->stream, st);
+		return 0;
+	}
 	if (f->fd < 0) {
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | (f->control ? 0600 : 0444);
 		st->st_nlink = 1;
 		st->st_size = (off_t)f->vlen;
 		return 0;
@@ -474,6 +513,8 @@ int cache_fsync(struct cache_file *f, bool datasync)
 	struct cache *c = f->c;
 	int rc;
 
+	if (f->stream)
+		return stream_fsync(f);
 	if (f->fd < 0)
 		return 0;
 	if ((datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0)
@@ -520,6 +561,8 @@ int cache_release(struct cache_file *f)
 {
 	struct cache *c = f->c;
 
+	if (f->stream)
+		stream_release(f);
 	if (f->oo) {
 		pthread_mutex_lock(&c->lock);
 		if (--f->oo->refs == 0)

@@ -42,6 +42,10 @@ struct flow {
 	char **sinks;			/* sink names, NULL-terminated */
 	size_t nsinks;
 	uint64_t retain;		/* seconds delivered files stay listed */
+	uint64_t maxsize, maxlines, rotate;	/* stream chunk triggers (rotate: seconds) */
+	const char *compress;		/* chunks: "none", "gz" or "xz" */
+	const char *upload_compress;	/* uploads: the same */
+	int level;			/* compress_level */
 	double created, updated;
 	struct flow *next;
 };
@@ -55,14 +59,37 @@ struct open_obj {			/* one per object with open handles */
 	struct open_obj *next;
 };
 
+struct stream {				/* an append-only file: lines go to its open chunk */
+	int64_t id;			/* streams.id */
+	char flow_id[FLOW_ID_LEN + 1];
+	char *dir, *name;		/* where it is listed */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	bool deleted;			/* unlinked; protected by c->lock */
+	pthread_mutex_t lock;		/* guards the fields below; taken before c->lock */
+	int64_t chunk;			/* open chunk (object id); 0: none */
+	int fd;				/* the open chunk's data file */
+	uint64_t bytes, lines;		/* in the open chunk (read racily by getattr) */
+	double first;			/* time of the open chunk's first byte */
+	double mtime;			/* last append */
+	uint64_t next_part;		/* <PART> of the next chunk */
+	uint64_t sealed;		/* chunks sealed since mount */
+	struct stream *next;		/* protected by c->lock; never freed while mounted */
+};
+
 struct cache_file {
 	struct cache *c;
-	int64_t id;			/* object id; 0 for a virtual file */
+	int64_t id;			/* object id; 0 for a virtual file or a stream */
 	int fd;				/* data file; -1 for a virtual file */
 	bool writable;
-	struct open_obj *oo;		/* NULL for a virtual file */
-	char *vdata;			/* virtual file snapshot */
+	struct open_obj *oo;		/* NULL for a virtual file or a stream */
+	struct stream *stream;		/* set for a stream handle */
+	char *partial;			/* stream: this writer's unterminated line */
+	size_t plen, pcap;
+	char *vdata;			/* virtual file snapshot; .flowctl: the last answer */
 	size_t vlen;
+	bool control;			/* /.flowctl */
 };
 
 struct sink_slot {			/* a configured sink and its running stats */
@@ -85,6 +112,7 @@ struct cache {
 	struct stmt_cache *stmts;	/* protected by lock */
 	struct flow *flows;		/* protected by lock */
 	struct open_obj *open;		/* protected by lock */
+	struct stream *streams;		/* protected by lock */
 	uint64_t used;			/* bytes of data files; protected by lock */
 	struct sink_slot *sinks;	/* fixed after cache_new */
 	size_t nsinks;
@@ -94,6 +122,8 @@ struct cache {
 	int64_t *pack_q;		/* object ids to seal; protected by lock */
 	size_t pack_n, pack_cap;
 	bool stopping;			/* protected by lock */
+	bool draining;			/* unmounting: flush queues; protected by lock */
+	bool packing;			/* the packer is sealing one; protected by lock */
 	int inflight;			/* deliveries being sent; protected by lock */
 	pthread_t *workers;
 	pthread_t packer, timer;
@@ -116,6 +146,9 @@ int db_errno(struct cache *c, int rc);	/* SQLITE_FULL -> -ENOSPC, else -EIO, log
 /* spool.c */
 double now_real(void);
 void cache_data_path(const struct cache *c, int64_t id, char *out, size_t outlen);
+/* data/ID, or data/ID.gz / data/ID.xz once packed. */
+void cache_packed_path(const struct cache *c, int64_t id, const char *packed, char *out,
+		       size_t outlen);
 struct flow *flow_find(struct cache *c, const char *name);	/* caller holds lock */
 struct flow *flow_by_id(struct cache *c, const char *id);	/* caller holds lock */
 struct sink_slot *sink_slot_find(struct cache *c, const char *name);
@@ -173,6 +206,32 @@ void object_update_state(struct cache *c, int64_t id);	/* caller holds lock */
 int status_root_json(struct cache *c, struct buf *b);
 int status_flow_json(struct cache *c, struct flow *f, struct buf *b);
 int flow_json(struct cache *c, struct flow *f, struct buf *b);
+
+/* compress.c: KIND "gz" or "xz"; reads IN from its start to its end. */
+int compress_fd(int in, int out, const char *kind, int level);
+
+/* stream.c */
+int streams_load(struct cache *c);
+void streams_free(struct cache *c);
+/* The stream at P, or NULL; "stream" at a flow's top is created on demand
+ * when CREATE.  Lock held. */
+struct stream *stream_find(struct cache *c, const struct cpath *p, bool create, mode_t mode,
+			   uid_t uid, gid_t gid);
+int stream_handle(struct cache *c, struct stream *s, int flags, struct cache_file **out);
+ssize_t stream_write(struct cache_file *f, const char *buf, size_t size);
+void stream_release(struct cache_file *f);
+int stream_fsync(struct cache_file *f);
+void stream_stat(const struct stream *s, struct stat *st);
+int stream_unlink(struct cache *c, struct stream *s);	/* lock NOT held */
+int streams_rotate(struct cache *c, const char *flow, bool due_only);	/* lock NOT held; sealed count */
+void stream_status_json(struct cache *c, const struct flow *f, struct buf *b);	/* lock held */
+bool stream_implicit(const struct cpath *p);	/* "stream" at a flow's top */
+/* Trims a recovered chunk to its last whole line (or SYNCED bytes). */
+void chunk_trim(const char *path, int64_t synced);
+
+/* control.c: the /.flowctl file */
+int control_command(struct cache *c, const char *cmd, size_t len, struct buf *answer);
+ssize_t control_write(struct cache_file *f, const char *buf, size_t size);
 
 /* template.c */
 struct tmpl_vars {

@@ -85,6 +85,16 @@ static bool dir_exists(struct cache *c, const struct flow *f, const char *dir, c
 		      "ttt", f->id, dir, name) > 0;
 }
 
+/* Nothing is listed in directory REL of F ("" for its top). */
+static bool dir_empty(struct cache *c, const struct flow *f, const char *rel)
+{
+	return db_int(c, "SELECT count(*) FROM dirs WHERE flow = ?1 AND dir = ?2", "tt", f->id, rel) == 0 &&
+	       db_int(c, "SELECT count(*) FROM objects WHERE flow = ?1 AND dir = ?2 AND listed = 1",
+		      "tt", f->id, rel) == 0 &&
+	       db_int(c, "SELECT count(*) FROM streams WHERE flow = ?1 AND dir = ?2 AND deleted = 0",
+		      "tt", f->id, rel) == 0;
+}
+
 /* The directory that holds P exists: the flow's top, or a dirs row. */
 bool parent_exists(struct cache *c, const struct cpath *p)
 {
@@ -145,6 +155,7 @@ static void vfile_stat(struct stat *st, double t)
 static int getattr_locked(struct cache *c, const struct cpath *p, struct stat *st)
 {
 	struct objrow r;
+	struct stream *s;
 
 	memset(st, 0, sizeof(*st));
 	if (!*p->flowname) {
@@ -156,6 +167,11 @@ static int getattr_locked(struct cache *c, const struct cpath *p, struct stat *s
 	if (!p->flow) {
 		if (strcmp(p->flowname, ".status") == 0 && !*p->rel) {
 			vfile_stat(st, now_real());
+			return 0;
+		}
+		if (strcmp(p->flowname, ".flowctl") == 0 && !*p->rel) {
+			vfile_stat(st, now_real());
+			st->st_mode = S_IFREG | 0600;
 			return 0;
 		}
 		return -ENOENT;
@@ -172,6 +188,16 @@ static int getattr_locked(struct cache *c, const struct cpath *p, struct stat *s
 	}
 	if (obj_lookup(c, p, &r) == 0) {
 		obj_stat(c, &r, st);
+		return 0;
+	}
+	s = stream_find(c, p, false, 0, 0, 0);
+	if (s) {
+		stream_stat(s, st);
+		return 0;
+	}
+	if (stream_implicit(p)) {
+		vfile_stat(st, p->flow->created);
+		st->st_mode = S_IFREG | 0644;
 		return 0;
 	}
 	return dir_stat(c, p, st);
@@ -196,6 +222,7 @@ static int readdir_flow(struct cache *c, const struct cpath *p, cache_fill_fn fi
 	struct stat st;
 	sqlite3_stmt *s;
 	const char *dir = p->rel;	/* the directory being listed, "" at the top */
+	bool implicit;
 
 	memset(&st, 0, sizeof(st));
 	if (!*dir) {
@@ -221,6 +248,16 @@ static int readdir_flow(struct cache *c, const struct cpath *p, cache_fill_fn fi
 		if (fill(arg, (const char *)sqlite3_column_text(s, 0), &st))
 			break;
 	sqlite3_reset(s);
+	implicit = !*dir;
+	for (struct stream *sm = c->streams; sm; sm = sm->next) {
+		if (sm->deleted || strcmp(sm->flow_id, p->flow->id) != 0 || strcmp(sm->dir, dir) != 0)
+			continue;
+		if (!*dir && strcmp(sm->name, "stream") == 0)
+			implicit = false;
+		fill(arg, sm->name, &st);
+	}
+	if (implicit)
+		fill(arg, "stream", &st);
 	return 0;
 }
 
@@ -238,6 +275,7 @@ int cache_readdir(struct cache *c, const char *path, cache_fill_fn fill, void *a
 		memset(&st, 0, sizeof(st));
 		st.st_mode = S_IFREG | 0444;
 		fill(arg, ".status", &st);
+		fill(arg, ".flowctl", &st);
 		st.st_mode = S_IFDIR | 0755;
 		for (struct flow *f = c->flows; f; f = f->next)
 			if (fill(arg, f->name, &st))
@@ -294,8 +332,8 @@ int cache_mkdir(struct cache *c, const char *path, mode_t mode, uid_t uid, gid_t
 		rc = -ENOENT;
 		goto out_unlock;
 	}
-	if (name_reserved(&p) || obj_lookup(c, &p, &r) == 0 ||
-	    dir_exists(c, p.flow, p.dir, p.name)) {
+	if (name_reserved(&p) || obj_lookup(c, &p, &r) == 0 || stream_implicit(&p) ||
+	    stream_find(c, &p, false, 0, 0, 0) || dir_exists(c, p.flow, p.dir, p.name)) {
 		rc = -EEXIST;
 		goto out_unlock;
 	}
@@ -331,8 +369,7 @@ static int rmdir_flow(struct cache *c, struct flow *f)
 		log_warn("fs", "rmdir %s: the flow is defined in the config file", f->name);
 		return -EPERM;
 	}
-	if (db_int(c, "SELECT count(*) FROM dirs WHERE flow = ?", "t", f->id) > 0 ||
-	    db_int(c, "SELECT count(*) FROM objects WHERE flow = ? AND listed = 1", "t", f->id) > 0)
+	if (!dir_empty(c, f, ""))
 		return -ENOTEMPTY;
 	if (db_int(c, "SELECT count(*) FROM objects WHERE flow = ? AND state IN "
 		   "('staging','sealing','held','queued','failed')", "t", f->id) > 0)
@@ -367,10 +404,7 @@ int cache_rmdir(struct cache *c, const char *path)
 		rc = obj_lookup(c, &p, &r) == 0 || name_reserved(&p) ? -ENOTDIR : -ENOENT;
 		goto out_unlock;
 	}
-	if (db_int(c, "SELECT count(*) FROM dirs WHERE flow = ?1 AND dir = ?2", "tt",
-		   p.flow->id, p.rel) > 0 ||
-	    db_int(c, "SELECT count(*) FROM objects WHERE flow = ?1 AND dir = ?2 AND listed = 1",
-		   "tt", p.flow->id, p.rel) > 0) {
+	if (!dir_empty(c, p.flow, p.rel)) {
 		rc = -ENOTEMPTY;
 		goto out_unlock;
 	}
@@ -427,7 +461,15 @@ int cache_unlink(struct cache *c, const char *path)
 	}
 	rc = obj_lookup(c, &p, &r);
 	if (rc) {
-		if (dir_exists(c, p.flow, p.dir, p.name))
+		struct stream *s = stream_find(c, &p, false, 0, 0, 0);
+		if (s) {
+			cpath_free(&p);
+			pthread_mutex_unlock(&c->lock);
+			return stream_unlink(c, s);
+		}
+		if (stream_implicit(&p))
+			rc = 0;	/* nothing written yet: nothing to remove */
+		else if (dir_exists(c, p.flow, p.dir, p.name))
 			rc = -EISDIR;
 		goto out_unlock;
 	}
@@ -466,10 +508,7 @@ static int rename_dir(struct cache *c, const struct cpath *a, const struct cpath
 	int rc;
 
 	if (dir_exists(c, b->flow, b->dir, b->name)) {
-		if (db_int(c, "SELECT count(*) FROM dirs WHERE flow = ?1 AND dir = ?2", "tt",
-			   b->flow->id, b->rel) > 0 ||
-		    db_int(c, "SELECT count(*) FROM objects WHERE flow = ?1 AND dir = ?2 AND listed = 1",
-			   "tt", b->flow->id, b->rel) > 0)
+		if (!dir_empty(c, b->flow, b->rel))
 			return -ENOTEMPTY;
 		db_exec(c, "DELETE FROM dirs WHERE flow = ? AND dir = ? AND name = ?", "ttt",
 			b->flow->id, b->dir, b->name);
@@ -515,6 +554,9 @@ static int rename_locked(struct cache *c, const struct cpath *a, const struct cp
 		return -EACCES;
 	if (flags & ~1u)	/* only RENAME_NOREPLACE */
 		return -EINVAL;
+	if (stream_find(c, a, false, 0, 0, 0) || stream_find(c, b, false, 0, 0, 0) ||
+	    stream_implicit(b))
+		return -EPERM;	/* streams keep their name: their chunks are named after it */
 	a_obj = obj_lookup(c, a, &ra) == 0;
 	a_dir = !a_obj && dir_exists(c, a->flow, a->dir, a->name);
 	if (!a_obj && !a_dir)
@@ -596,6 +638,14 @@ static int setattr(struct cache *c, const char *path, enum attr_op op, int64_t a
 				     t, now_real(), r.id);
 			if (oo)
 				oo->mtime = t;
+		}
+		goto out_unlock;
+	}
+	if (stream_find(c, &p, false, 0, 0, 0) || stream_implicit(&p)) {
+		struct stream *s = stream_find(c, &p, false, 0, 0, 0);
+		if (s && op == ATTR_MODE) {
+			s->mode = (mode_t)a;
+			rc = db_exec(c, "UPDATE streams SET mode = ? WHERE id = ?", "ii", a, s->id);
 		}
 		goto out_unlock;
 	}

@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../util/hash.h"
@@ -161,19 +163,100 @@ static void hold_or_queue(struct cache *c, int64_t id)
 		object_queue_deliveries(c, id);
 }
 
+/* What packing object ID needs: its compression ("none", "gz", "xz"),
+ * level and, if already packed by a run cut short, that form.  Lock held. */
+static int pack_plan(struct cache *c, int64_t id, char want[8], int *level, char packed[8])
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT flow, kind, coalesce(packed, '') FROM objects "
+				   "WHERE id = ? AND state = 'sealing'", "i", id);
+	struct flow *f = NULL;
+	bool chunk = false;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		f = flow_by_id(c, (const char *)sqlite3_column_text(st, 0));
+		chunk = strcmp((const char *)sqlite3_column_text(st, 1), "chunk") == 0;
+		snprintf(packed, 8, "%s", sqlite3_column_text(st, 2));
+	}
+	if (st)
+		sqlite3_reset(st);
+	if (!f)
+		return -ENOENT;	/* cancelled meanwhile, or its flow is gone */
+	snprintf(want, 8, "%s", chunk ? f->compress : f->upload_compress);
+	*level = f->level;
+	return 0;
+}
+
+/* Compresses data/ID into data/ID.KIND (via a .tmp file, fsynced), records
+ * it and removes the raw file.  Lock not held. */
+static int pack_compress(struct cache *c, int64_t id, const char *kind, int level)
+{
+	char raw[4096], tmp[4200], out[4096];
+	struct stat st_in, st_out;
+	int in, fd, rc;
+
+	cache_data_path(c, id, raw, sizeof(raw));
+	cache_packed_path(c, id, kind, out, sizeof(out));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
+	in = open(raw, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto out_close_in;
+	}
+	rc = compress_fd(in, fd, kind, level);
+	if (rc == 0 && (fsync(fd) < 0 || fstat(fd, &st_out) < 0 || fstat(in, &st_in) < 0))
+		rc = -errno;
+	close(fd);
+	if (rc == 0 && rename(tmp, out) < 0)
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		goto out_close_in;
+	}
+	pthread_mutex_lock(&c->lock);
+	rc = db_exec(c, "UPDATE objects SET packed = ?, size = ? WHERE id = ?", "tii", kind,
+		     (int64_t)st_out.st_size, id);
+	if (rc == 0)
+		c->used = c->used + (uint64_t)st_out.st_size - (uint64_t)st_in.st_size;
+	pthread_mutex_unlock(&c->lock);
+	if (rc == 0)
+		unlink(raw);
+out_close_in:
+	close(in);
+	return rc;
+}
+
 static void seal_one(struct cache *c, int64_t id)
 {
 	struct packed pk = { 0 };
 	struct objrow r;
-	char path[4096];
-	int fd, rc;
+	char path[4096], want[8] = "", packed[8] = "";
+	int fd, rc, level = 6;
 
-	cache_data_path(c, id, path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	rc = fd < 0 ? -errno : pack_fd(fd, c->part_size, &pk);
-	if (fd >= 0)
-		close(fd);
 	pthread_mutex_lock(&c->lock);
+	rc = pack_plan(c, id, want, &level, packed);
+	c->packing = rc == 0;
+	pthread_mutex_unlock(&c->lock);
+	if (rc)
+		return;
+	if (!*packed && strcmp(want, "none") != 0) {
+		rc = pack_compress(c, id, want, level);
+		snprintf(packed, sizeof(packed), "%s", want);
+	} else if (*packed) {
+		cache_data_path(c, id, path, sizeof(path));
+		unlink(path);	/* packed before a crash; the raw copy was not yet gone */
+	}
+	cache_packed_path(c, id, packed, path, sizeof(path));
+	if (rc == 0) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		rc = fd < 0 ? -errno : pack_fd(fd, c->part_size, &pk);
+		if (fd >= 0)
+			close(fd);
+	}
+	pthread_mutex_lock(&c->lock);
+	c->packing = false;
 	if (obj_by_id(c, id, &r) != 0 || strcmp(r.state, "sealing") != 0)
 		goto out_unlock;	/* cancelled meanwhile */
 	if (rc == 0)
@@ -189,6 +272,7 @@ static void seal_one(struct cache *c, int64_t id)
 		c->used = c->used + pk.size - r.size;
 	hold_or_queue(c, id);
 out_unlock:
+	pthread_cond_broadcast(&c->work_cond);
 	pthread_mutex_unlock(&c->lock);
 	free(pk.parts);
 }

@@ -52,13 +52,25 @@ void cache_data_path(const struct cache *c, int64_t id, char *out, size_t outlen
 	snprintf(out, outlen, "%s/%lld", c->datadir, (long long)id);
 }
 
+void cache_packed_path(const struct cache *c, int64_t id, const char *packed, char *out,
+		       size_t outlen)
+{
+	if (packed && *packed)
+		snprintf(out, outlen, "%s/%lld.%s", c->datadir, (long long)id, packed);
+	else
+		cache_data_path(c, id, out, outlen);
+}
+
 void cache_unlink_data(struct cache *c, int64_t id, uint64_t size)
 {
+	static const char *const forms[] = { NULL, "gz", "xz" };
 	char path[4096];
 
-	cache_data_path(c, id, path, sizeof(path));
-	if (unlink(path) < 0 && errno != ENOENT)
-		log_warn("spool", "unlink %s: %m", path);
+	for (size_t i = 0; i < 3; i++) {
+		cache_packed_path(c, id, forms[i], path, sizeof(path));
+		if (unlink(path) < 0 && errno != ENOENT)
+			log_warn("spool", "unlink %s: %m", path);
+	}
 	c->used = c->used > size ? c->used - size : 0;
 }
 
@@ -216,6 +228,12 @@ struct flow *flow_add(struct cache *c, const char *id, const char *name, const c
 	else
 		f->sinks = split_list(sinks_db, &f->nsinks);
 	f->retain = cfg_seconds(f->sec, "retain");
+	f->maxsize = cfg_size(f->sec, "maxsize");
+	f->maxlines = (uint64_t)cfg_int(f->sec, "maxlines");
+	f->rotate = cfg_seconds(f->sec, "rotate");
+	f->compress = cfg_str(f->sec, "compress");
+	f->upload_compress = cfg_str(f->sec, "upload_compress");
+	f->level = (int)cfg_int(f->sec, "compress_level");
 	f->created = created;
 	f->updated = updated;
 	if (!f->name || !f->sinks) {
@@ -308,10 +326,11 @@ static int recover_staging(struct cache *c)
 	sqlite3_stmt *st;
 	char path[4096];
 	size_t n = 0, cap = 0;
-	struct { int64_t id; int64_t synced; int open; } *v = NULL, *tmp;
+	struct { int64_t id; int64_t synced; int open; bool chunk; } *v = NULL, *tmp;
 	int rc = 0;
 
-	st = db_stmt(c, "SELECT id, open, coalesce(synced, -1) FROM objects WHERE state = 'staging'", NULL);
+	st = db_stmt(c, "SELECT id, open, coalesce(synced, -1), kind = 'chunk' FROM objects "
+		     "WHERE state = 'staging'", NULL);
 	if (!st)
 		return -EIO;
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -327,11 +346,21 @@ static int recover_staging(struct cache *c)
 		v[n].id = sqlite3_column_int64(st, 0);
 		v[n].open = sqlite3_column_int(st, 1);
 		v[n].synced = sqlite3_column_int64(st, 2);
+		v[n].chunk = sqlite3_column_int(st, 3) != 0;
 		n++;
 	}
 	sqlite3_reset(st);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		cache_data_path(c, v[i].id, path, sizeof(path));
+		if (v[i].chunk) {
+			/* Every whole line in an open chunk was acknowledged. */
+			struct stat sb;
+			chunk_trim(path, v[i].synced);
+			rc = db_exec(c, "UPDATE objects SET state = 'sealing', size = ?, sealed = ? "
+				     "WHERE id = ?", "idi", stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0,
+				     now_real(), v[i].id);
+			continue;
+		}
 		if (v[i].open && v[i].synced < 0) {
 			log_warn("spool", "object %lld was still open when flowfs stopped: discarded",
 				 (long long)v[i].id);
@@ -365,11 +394,17 @@ static void remove_orphans(struct cache *c)
 	while ((e = readdir(d))) {
 		char *end;
 		long long id = strtoll(e->d_name, &end, 10);
+		const char *form = *end == '.' ? end + 1 : "";
 
-		if (e->d_name[0] == '.' || *end)
+		if (e->d_name[0] == '.' || (*end && *end != '.'))
 			continue;
-		if (db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND state IN "
-			   "('staging','sealing','held','queued','failed')", "i", (int64_t)id) == 0) {
+		/* Keep the raw file until it is packed, then only the packed one. */
+		if (strchr(form, '.') ||
+		    db_int(c, "SELECT count(*) FROM objects WHERE id = ?1 AND state IN "
+			   "('staging','sealing','held','queued','failed') AND "
+			   "(?2 = '' OR coalesce(packed, '') = ?2)", "it", (int64_t)id, form) == 0 ||
+		    (!*form && db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND packed IS NOT NULL",
+				      "i", (int64_t)id) > 0)) {
 			log_info("spool", "removing orphan data file %s", e->d_name);
 			unlinkat(dirfd(d), e->d_name, 0);
 		}
@@ -500,13 +535,13 @@ int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errle
 		goto out_free;
 	rc = flows_load(c);
 	if (!rc)
+		rc = streams_load(c);
+	if (!rc)
 		rc = recover(c);
 	if (rc) {
 		snprintf(err, errlen, "%s: recovery failed: %s", dbpath, sqlite3_errmsg(c->db));
 		goto out_free;
 	}
-	/* SQLite's locks do not survive fork(): cache_start() reopens it. */
-	db_close(c);
 	*out = c;
 	return 0;
 out_free:
@@ -520,6 +555,8 @@ int cache_start(struct cache *c)
 	int rc;
 
 	spool_lock_pid(c);
+	/* SQLite's locks do not survive fork(): open the database afresh. */
+	db_close(c);
 	snprintf(dbpath, sizeof(dbpath), "%s/flowfs.db", c->spool);
 	rc = db_open(c, dbpath, err, sizeof(err));
 	if (rc) {
@@ -544,18 +581,38 @@ int cache_start(struct cache *c)
 	return 0;
 }
 
-/* Waits up to drain_timeout for deliveries in flight; true if none is left. */
+static bool queues_empty(struct cache *c)
+{
+	return c->pack_n == 0 && !c->packing && c->inflight == 0 &&
+	       db_int(c, "SELECT count(*) FROM deliveries WHERE state IN ('queued', 'inflight')", NULL) == 0;
+}
+
+/* At unmount: open chunks are sealed, then packer and workers go on for up
+ * to drain_timeout; what is left resumes at the next mount.  True if no
+ * delivery is still in flight. */
 static bool drain(struct cache *c)
 {
+	double deadline = now_real() + (double)c->drain_timeout;
 	struct timespec ts;
 	bool idle;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)c->drain_timeout;
+	streams_rotate(c, NULL, false);
 	pthread_mutex_lock(&c->lock);
+	c->draining = true;
+	while (!queues_empty(c) && now_real() < deadline) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&c->work_cond, &c->lock, &ts);
+	}
 	c->stopping = true;
 	pthread_cond_broadcast(&c->work_cond);
 	pthread_cond_broadcast(&c->pack_cond);
+	ts.tv_sec = (time_t)deadline + 1;
+	ts.tv_nsec = 0;
 	while (c->inflight > 0)
 		if (pthread_cond_timedwait(&c->work_cond, &c->lock, &ts) != 0)
 			break;
@@ -587,6 +644,7 @@ void cache_free(struct cache *c)
 	if (c->db)
 		sqlite3_exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	db_close(c);
+	streams_free(c);
 	for (struct flow *f = c->flows, *next; f; f = next) {
 		next = f->next;
 		flow_free(f);

@@ -132,6 +132,8 @@ int status_flow_json(struct cache *c, struct flow *f, struct buf *b)
 	buf_puts(b, ",");
 	rc = objects_json(c, f, b);
 	buf_puts(b, ",");
+	stream_status_json(c, f, b);
+	buf_puts(b, ",");
 	if (rc == 0)
 		rc = sinks_json(c, f, b);
 	buf_puts(b, "}");

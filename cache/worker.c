@@ -12,7 +12,8 @@
  * file is removed.
  *
  * The timer wakes every second: delivered objects older than their flow's
- * `retain` leave the listing, and workers re-check their retry clocks.
+ * `retain` leave the listing, stream chunks older than `rotate` are sealed
+ * (even when nobody writes), and workers re-check their retry clocks.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -87,18 +88,40 @@ static int job_meta(struct cache *c, struct job *j)
 	return 0;
 }
 
+/* The key of J's object for J's sink: prefix + template (+ compression
+ * suffix when the template does not end with it). */
+static int job_key(struct job *j, const struct flow *f, bool chunk, const char *packed,
+		   const struct tmpl_vars *v)
+{
+	const char *tmpl = cfg_str(f->sec, chunk ? "filename" : "uploads");
+	size_t plen = (size_t)snprintf(j->key, sizeof(j->key), "%s", j->slot->sink->prefix);
+	size_t klen, slen = strlen(packed);
+	int rc = tmpl_render(tmpl, v, j->key + plen, sizeof(j->key) - plen);
+
+	if (rc || !slen)
+		return rc;
+	klen = strlen(j->key);
+	if (klen > slen && j->key[klen - slen - 1] == '.' && strcmp(j->key + klen - slen, packed) == 0)
+		return 0;
+	if (klen + slen + 2 > sizeof(j->key))
+		return -ENAMETOOLONG;
+	snprintf(j->key + klen, sizeof(j->key) - klen, ".%s", packed);
+	return 0;
+}
+
 /* Fills J from the database: the object, its key for J's sink, parts, meta. */
 static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	struct flow *f = NULL;
 	struct tmpl_vars v = { 0 };
-	char rel[4096], host[256] = "";
-	size_t plen;
+	char rel[4096], host[256] = "", name[256] = "", packed[8] = "";
+	bool chunk = false;
 	int rc = -ENOENT;
 
 	st = db_stmt(c, "SELECT flow, CASE WHEN dir = '' THEN name ELSE dir || '/' || name END, "
-		     "size, sha256, mode, mtime, coalesce(sealed, created) FROM objects WHERE id = ?",
+		     "size, sha256, mode, mtime, coalesce(sealed, created), kind, coalesce(packed, ''), "
+		     "coalesce(part, 0), coalesce(seq, 0), name, created FROM objects WHERE id = ?",
 		     "i", j->id);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		f = flow_by_id(c, (const char *)sqlite3_column_text(st, 0));
@@ -108,6 +131,13 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 		j->o.mode = (mode_t)sqlite3_column_int(st, 4);
 		j->o.mtime = (time_t)sqlite3_column_double(st, 5);
 		v.t = (time_t)sqlite3_column_double(st, 6);
+		chunk = strcmp((const char *)sqlite3_column_text(st, 7), "chunk") == 0;
+		snprintf(packed, sizeof(packed), "%s", sqlite3_column_text(st, 8));
+		v.part = (uint64_t)sqlite3_column_int64(st, 9);
+		v.seq = (uint64_t)sqlite3_column_int64(st, 10);
+		snprintf(name, sizeof(name), "%s", sqlite3_column_text(st, 11));
+		if (chunk)	/* a chunk is named for the time of its first line */
+			v.t = (time_t)sqlite3_column_double(st, 12);
 		rc = 0;
 	}
 	if (st)
@@ -121,14 +151,15 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 	v.flow = f->name;
 	v.flowid = f->id;
 	v.path = rel;
+	v.stream = chunk ? name : "";
 	v.host = host;
-	plen = (size_t)snprintf(j->key, sizeof(j->key), "%s", j->slot->sink->prefix);
-	rc = tmpl_render(cfg_str(f->sec, "uploads"), &v, j->key + plen, sizeof(j->key) - plen);
+	rc = job_key(j, f, chunk, packed, &v);
 	if (rc) {
-		snprintf(err, errlen, "uploads template gives no valid key for %s", rel);
+		snprintf(err, errlen, "%s template gives no valid key for %s",
+			 chunk ? "filename" : "uploads", rel);
 		return -EINVAL;
 	}
-	cache_data_path(c, j->id, j->data, sizeof(j->data));
+	cache_packed_path(c, j->id, packed, j->data, sizeof(j->data));
 	j->o.id = j->id;
 	j->o.flow = j->flow;
 	j->o.key = j->key;
@@ -322,6 +353,9 @@ void *timer_main(void *arg)
 		if (now - last >= 1.0) {
 			expire_listing(c);
 			pthread_cond_broadcast(&c->work_cond);
+			pthread_mutex_unlock(&c->lock);
+			streams_rotate(c, NULL, true);	/* chunks `rotate` old */
+			pthread_mutex_lock(&c->lock);
 			last = now;
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);

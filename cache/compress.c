@@ -1,0 +1,119 @@
+/*
+ * cache/compress.c - streaming gz / xz compression of a spool file.
+ *
+ * Reads IN from offset 0 to its end in 1 MiB blocks and writes the
+ * compressed form to OUT: never a whole file in memory.  Runs in the packer
+ * thread, never on a writer's path.
+ */
+#include <errno.h>
+#include <lzma.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "internal.h"
+
+#define BLOCK (1 << 20)
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int gz_file(int in, int out, int level, unsigned char *ibuf, unsigned char *obuf)
+{
+	z_stream z;
+	int rc = 0, flush;
+
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	do {
+		ssize_t n = read(in, ibuf, BLOCK);
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
+		z.next_in = ibuf;
+		z.avail_in = (uInt)n;
+		do {
+			z.next_out = obuf;
+			z.avail_out = BLOCK;
+			deflate(&z, flush);
+			rc = write_all(out, obuf, BLOCK - z.avail_out);
+		} while (rc == 0 && z.avail_out == 0);
+	} while (rc == 0 && flush != Z_FINISH);
+	deflateEnd(&z);
+	return rc;
+}
+
+static int xz_file(int in, int out, int level, unsigned char *ibuf, unsigned char *obuf)
+{
+	lzma_stream z = LZMA_STREAM_INIT;
+	lzma_action action = LZMA_RUN;
+	lzma_ret ret;
+	int rc = 0;
+
+	if (lzma_easy_encoder(&z, (uint32_t)level, LZMA_CHECK_CRC64) != LZMA_OK)
+		return -ENOMEM;
+	z.next_out = obuf;
+	z.avail_out = BLOCK;
+	for (;;) {
+		if (z.avail_in == 0 && action == LZMA_RUN) {
+			ssize_t n = read(in, ibuf, BLOCK);
+			if (n < 0) {
+				rc = -errno;
+				break;
+			}
+			z.next_in = ibuf;
+			z.avail_in = (size_t)n;
+			if (n == 0)
+				action = LZMA_FINISH;
+		}
+		ret = lzma_code(&z, action);
+		if (z.avail_out == 0 || ret == LZMA_STREAM_END) {
+			rc = write_all(out, obuf, BLOCK - z.avail_out);
+			z.next_out = obuf;
+			z.avail_out = BLOCK;
+		}
+		if (rc || ret == LZMA_STREAM_END)
+			break;
+		if (ret != LZMA_OK) {
+			rc = ret == LZMA_MEM_ERROR ? -ENOMEM : -EIO;
+			break;
+		}
+	}
+	lzma_end(&z);
+	return rc;
+}
+
+int compress_fd(int in, int out, const char *kind, int level)
+{
+	unsigned char *ibuf = malloc(BLOCK), *obuf = malloc(BLOCK);
+	int rc;
+
+	if (!ibuf || !obuf)
+		rc = -ENOMEM;
+	else if (lseek(in, 0, SEEK_SET) < 0)
+		rc = -errno;
+	else if (strcmp(kind, "gz") == 0)
+		rc = gz_file(in, out, level, ibuf, obuf);
+	else if (strcmp(kind, "xz") == 0)
+		rc = xz_file(in, out, level, ibuf, obuf);
+	else
+		rc = -EINVAL;
+	free(ibuf);
+	free(obuf);
+	return rc;
+}
