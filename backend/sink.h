@@ -53,6 +53,23 @@ struct sink_object {
 	const char *content_type; /* guessed from the key's extension */
 	time_t mtime;
 	mode_t mode;
+	struct sink_resume *resume;	/* never NULL */
+};
+
+/*
+ * Multipart progress kept in the spool, so that a daemon killed in the middle
+ * of an upload resumes it after restart without re-sending confirmed parts.
+ * The spool fills upload_id / part_ids from what earlier attempts saved; the
+ * sink calls save_upload() once it has an upload id (NULL to forget it, e.g.
+ * after the server lost it) and save_part() after each confirmed part.
+ * Both return 0 or -errno and may be called from the worker thread.
+ */
+struct sink_resume {
+	const char *upload_id;		/* saved by an earlier attempt, or NULL */
+	const char *const *part_ids;	/* [nparts]: saved ETag / block id, or NULL each */
+	int (*save_upload)(struct sink_resume *r, const char *upload_id);
+	int (*save_part)(struct sink_resume *r, size_t idx, const char *part_id);
+	void *arg;			/* the spool's */
 };
 
 struct sink;

@@ -24,6 +24,16 @@
 #include "../util/log.h"
 #include "internal.h"
 
+struct job;
+
+struct job_resume {
+	struct sink_resume r;
+	struct cache *c;
+	struct job *j;
+	char *upload_id;
+	char **part_ids;	/* [nparts] */
+};
+
 struct job {
 	int64_t id;
 	char sink[64];
@@ -35,10 +45,77 @@ struct job {
 	struct sink_part *parts;
 	struct sink_meta *meta;
 	int attempts;
+	struct job_resume res;
 };
+
+static int resume_save_upload(struct sink_resume *r, const char *upload_id)
+{
+	struct job_resume *jr = r->arg;
+	struct cache *c = jr->c;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = db_exec(c, "UPDATE deliveries SET upload_id = ? WHERE object = ? AND sink = ?", "tit",
+		     upload_id, jr->j->id, jr->j->sink);
+	if (rc == 0)
+		rc = db_exec(c, "DELETE FROM part_ids WHERE object = ? AND sink = ?", "it", jr->j->id,
+			     jr->j->sink);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+static int resume_save_part(struct sink_resume *r, size_t idx, const char *part_id)
+{
+	struct job_resume *jr = r->arg;
+	struct cache *c = jr->c;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = db_exec(c, "INSERT OR REPLACE INTO part_ids(object, sink, idx, part_id) VALUES (?, ?, ?, ?)",
+		     "itit", jr->j->id, jr->j->sink, (int64_t)idx, part_id);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* What earlier attempts saved of a multipart upload; lock held. */
+static int job_resume(struct cache *c, struct job *j)
+{
+	struct job_resume *jr = &j->res;
+	sqlite3_stmt *st;
+
+	jr->c = c;
+	jr->j = j;
+	jr->r.arg = jr;
+	jr->r.save_upload = resume_save_upload;
+	jr->r.save_part = resume_save_part;
+	jr->part_ids = calloc(j->o.nparts, sizeof(*jr->part_ids));
+	if (!jr->part_ids)
+		return -ENOMEM;
+	st = db_stmt(c, "SELECT upload_id FROM deliveries WHERE object = ? AND sink = ?", "it", j->id, j->sink);
+	if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		jr->upload_id = strdup((const char *)sqlite3_column_text(st, 0));
+	if (st)
+		sqlite3_reset(st);
+	st = db_stmt(c, "SELECT idx, part_id FROM part_ids WHERE object = ? AND sink = ?", "it", j->id, j->sink);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t idx = sqlite3_column_int64(st, 0);
+		if (idx >= 0 && (size_t)idx < j->o.nparts)
+			jr->part_ids[idx] = strdup((const char *)sqlite3_column_text(st, 1));
+	}
+	if (st)
+		sqlite3_reset(st);
+	jr->r.upload_id = jr->upload_id;
+	jr->r.part_ids = (const char *const *)jr->part_ids;
+	j->o.resume = &jr->r;
+	return 0;
+}
 
 static void job_free(struct job *j)
 {
+	for (size_t i = 0; j->res.part_ids && i < j->o.nparts; i++)
+		free(j->res.part_ids[i]);
+	free(j->res.part_ids);
+	free(j->res.upload_id);
 	for (size_t i = 0; i < j->o.nmeta; i++) {
 		free((char *)j->meta[i].name);
 		free((char *)j->meta[i].value);
@@ -168,6 +245,8 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 	rc = job_parts(c, j);
 	if (rc == 0)
 		rc = job_meta(c, j);
+	if (rc == 0)
+		rc = job_resume(c, j);
 	if (rc)
 		snprintf(err, errlen, "object %lld: cannot read its parts from the spool", (long long)j->id);
 	return rc;
@@ -243,6 +322,7 @@ static void finish(struct cache *c, struct job *j, int rc, const char *err)
 		j->slot->last_success = now;
 		db_exec(c, "INSERT INTO sinks(name, last_success) VALUES (?1, ?2) "
 			"ON CONFLICT(name) DO UPDATE SET last_success = ?2", "td", j->sink, now);
+		db_exec(c, "DELETE FROM part_ids WHERE object = ? AND sink = ?", "it", j->id, j->sink);
 		log_info(mod, "delivered %s (%llu bytes)", j->key, (unsigned long long)j->o.size);
 	} else if (rc == -EAGAIN) {
 		double delay = backoff(c, j->attempts + 1);
