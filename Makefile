@@ -75,6 +75,10 @@ check: test-deps
 	@$(MAKE) --no-print-directory all unit
 	@sh tests/run
 
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/bench.sh
+
 lint:
 	@! grep -rlE '#include *<(curl/|openssl/|sqlite3\.h)' fs || { echo "fs/ must not include curl, OpenSSL or SQLite"; exit 1; }
 	@! grep -rlE '#include *<(fuse|sqlite3\.h)' backend || { echo "backend/ must not include FUSE or SQLite"; exit 1; }
