@@ -326,11 +326,13 @@ static int recover_staging(struct cache *c)
 	sqlite3_stmt *st;
 	char path[4096];
 	size_t n = 0, cap = 0;
-	struct { int64_t id; int64_t synced; int open; bool chunk; } *v = NULL, *tmp;
+	struct { int64_t id; int64_t synced; int open; bool chunk; char path[256]; } *v = NULL, *tmp;
 	int rc = 0;
 
-	st = db_stmt(c, "SELECT id, open, coalesce(synced, -1), kind = 'chunk' FROM objects "
-		     "WHERE state = 'staging'", NULL);
+	st = db_stmt(c, "SELECT o.id, o.open, coalesce(o.synced, -1), o.kind = 'chunk', "
+		     "coalesce(f.name, '?') || '/' || CASE WHEN o.dir = '' THEN o.name "
+		     "ELSE o.dir || '/' || o.name END FROM objects o LEFT JOIN flows f ON f.id = o.flow "
+		     "WHERE o.state = 'staging'", NULL);
 	if (!st)
 		return -EIO;
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -347,6 +349,7 @@ static int recover_staging(struct cache *c)
 		v[n].open = sqlite3_column_int(st, 1);
 		v[n].synced = sqlite3_column_int64(st, 2);
 		v[n].chunk = sqlite3_column_int(st, 3) != 0;
+		snprintf(v[n].path, sizeof(v[n].path), "%s", sqlite3_column_text(st, 4));
 		n++;
 	}
 	sqlite3_reset(st);
@@ -362,17 +365,17 @@ static int recover_staging(struct cache *c)
 			continue;
 		}
 		if (v[i].open && v[i].synced < 0) {
-			log_warn("spool", "object %lld was still open when flowfs stopped: discarded",
-				 (long long)v[i].id);
+			log_warn("spool", "%s (object %lld) was still being written when flowfs "
+				 "stopped: discarded, it was never closed", v[i].path, (long long)v[i].id);
 			unlink(path);
 			rc = db_exec(c, "UPDATE objects SET state = 'discarded', listed = 0, done = ? "
 				     "WHERE id = ?", "di", now_real(), v[i].id);
 			continue;
 		}
 		if (v[i].open) {
-			log_warn("spool", "object %lld was still open when flowfs stopped: "
-				 "sealing the %lld bytes made durable by fsync()",
-				 (long long)v[i].id, (long long)v[i].synced);
+			log_warn("spool", "%s (object %lld) was still being written when flowfs "
+				 "stopped: sealing the %lld bytes made durable by fsync()",
+				 v[i].path, (long long)v[i].id, (long long)v[i].synced);
 			if (truncate(path, v[i].synced) < 0)
 				log_warn("spool", "truncate %s: %m", path);
 		}

@@ -232,7 +232,7 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 	v.host = host;
 	rc = job_key(j, f, chunk, packed, &v);
 	if (rc) {
-		snprintf(err, errlen, "%s template gives no valid key for %s",
+		snprintf(err, errlen, "%s template gives no valid key for %.300s",
 			 chunk ? "filename" : "uploads", rel);
 		return -EINVAL;
 	}
