@@ -64,12 +64,14 @@ int cache_truncate(struct cache *c, const char *path, off_t size);
 int cache_statfs(struct cache *c, struct statvfs *st);
 
 /* Open handles.  FLAGS are open(2) flags.  cache_create makes a new file
- * (or truncates a visible one); cache_open opens an existing one.  *DIRECT
- * is set when the kernel must not cache the file (virtual files). */
+ * (or truncates a visible one); O_APPEND makes a stream.  cache_open opens
+ * an existing one. */
 int cache_create(struct cache *c, const char *path, int flags, mode_t mode, uid_t uid,
 		 gid_t gid, struct cache_file **out);
-int cache_open(struct cache *c, const char *path, int flags, struct cache_file **out,
-	       bool *direct);
+int cache_open(struct cache *c, const char *path, int flags, struct cache_file **out);
+/* The kernel must not cache this file's pages: virtual files, whose content
+ * is made at open, and streams, whose appends go straight to the chunk. */
+bool cache_file_direct(const struct cache_file *f);
 ssize_t cache_read(struct cache_file *f, char *buf, size_t size, off_t off);
 ssize_t cache_write(struct cache_file *f, const char *buf, size_t size, off_t off);
 int cache_ftruncate(struct cache_file *f, off_t size);

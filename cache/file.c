@@ -248,19 +248,22 @@ static int open_virtual(struct cache *c, const struct cpath *p, int flags, struc
 	return 0;
 }
 
-int cache_open(struct cache *c, const char *path, int flags, struct cache_file **out, bool *direct)
+bool cache_file_direct(const struct cache_file *f)
+{
+	return f->stream || f->fd < 0;
+}
+
+int cache_open(struct cache *c, const char *path, int flags, struct cache_file **out)
 {
 	struct cpath p;
 	struct objrow r;
 	int rc;
 
-	*direct = false;
 	pthread_mutex_lock(&c->lock);
 	rc = cpath_parse(c, path, &p);
 	if (rc)
 		goto out_unlock;
 	if (!p.flow && strcmp(p.flowname, ".flowctl") == 0 && !*p.rel) {
-		*direct = true;
 		*out = calloc(1, sizeof(**out));
 		rc = *out ? 0 : -ENOMEM;
 		if (*out) {
@@ -272,7 +275,6 @@ int cache_open(struct cache *c, const char *path, int flags, struct cache_file *
 	}
 	if ((!p.flow && strcmp(p.flowname, ".status") == 0 && !*p.rel) ||
 	    (p.flow && *p.rel && name_reserved(&p))) {
-		*direct = true;
 		rc = open_virtual(c, &p, flags, out);
 		goto out_unlock;
 	}
@@ -438,7 +440,7 @@ int cache_truncate(struct cache *c, const char *path, off_t size)
 
 	/* Truncating a closed file is "open, ftruncate, close": a sealed file
 	 * gets a new version, sealed again at the end. */
-	rc = cache_open(c, path, size == 0 ? O_WRONLY | O_TRUNC : O_WRONLY, &f, &(bool){ false });
+	rc = cache_open(c, path, size == 0 ? O_WRONLY | O_TRUNC : O_WRONLY, &f);
 	if (rc)
 		return rc;
 	rc = cache_ftruncate(f, size);

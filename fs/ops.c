@@ -34,6 +34,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;	/* O_TRUNC reaches open() */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;	/* writes reach us before close() returns */
+
 	return fuse_get_context()->private_data;
 }
 
@@ -116,21 +117,22 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	struct cache_file *f;
 	int rc = cache_create(fs_cache(), path, fi->flags, mode, ctx->uid, ctx->gid, &f);
 
-	if (rc == 0)
-		fi->fh = (uintptr_t)f;
-	return rc;
+	if (rc)
+		return rc;
+	fi->fh = (uintptr_t)f;
+	fi->direct_io = cache_file_direct(f);
+	return 0;
 }
 
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
 	struct cache_file *f;
-	bool direct;
-	int rc = cache_open(fs_cache(), path, fi->flags, &f, &direct);
+	int rc = cache_open(fs_cache(), path, fi->flags, &f);
 
 	if (rc)
 		return rc;
 	fi->fh = (uintptr_t)f;
-	fi->direct_io = direct;
+	fi->direct_io = cache_file_direct(f);
 	return 0;
 }
 

@@ -129,8 +129,7 @@ static void partial_lines_stay_apart(void)
 	cache_release(a);			/* "A2" appended as is at close */
 	cache_release(b);
 	struct cache_file *r;
-	bool direct;
-	CHECK(cache_open(c, "/s/app.log", O_RDONLY, &r, &direct) == 0);
+	CHECK(cache_open(c, "/s/app.log", O_RDONLY, &r) == 0);
 	CHECK(cache_read(r, buf, sizeof(buf) - 1, 0) == 27);
 	CHECK_STR(buf, "B1 whole\nA1 start end\nB2\nA2");
 	cache_release(r);
