@@ -257,6 +257,7 @@ int cache_open(struct cache *c, const char *path, int flags, struct cache_file *
 {
 	struct cpath p;
 	struct objrow r;
+	struct stream *s;
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
@@ -282,13 +283,17 @@ int cache_open(struct cache *c, const char *path, int flags, struct cache_file *
 		rc = p.flow || !*p.flowname ? -EISDIR : -ENOENT;
 		goto out_unlock;
 	}
+	s = stream_find(c, &p, false, 0, 0, 0);	/* in memory: before the database */
+	if (s) {
+		rc = stream_handle(c, s, flags, out);
+		goto out_unlock;
+	}
 	rc = obj_lookup(c, &p, &r);
 	if (rc == 0) {
 		rc = open_object(c, &p, &r, flags, out);
-	} else {
-		struct stream *s = stream_find(c, &p, stream_implicit(&p), 0644, 0, 0);
-		if (s)
-			rc = stream_handle(c, s, flags, out);
+	} else if (stream_implicit(&p)) {
+		s = stream_find(c, &p, true, 0644, 0, 0);
+		rc = s ? stream_handle(c, s, flags, out) : -EIO;
 	}
 out_unlock:
 	cpath_free(&p);

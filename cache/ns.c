@@ -186,13 +186,13 @@ static int getattr_locked(struct cache *c, const struct cpath *p, struct stat *s
 		vfile_stat(st, now_real());
 		return 0;
 	}
-	if (obj_lookup(c, p, &r) == 0) {
-		obj_stat(c, &r, st);
-		return 0;
-	}
-	s = stream_find(c, p, false, 0, 0, 0);
+	s = stream_find(c, p, false, 0, 0, 0);	/* in memory: before the database */
 	if (s) {
 		stream_stat(s, st);
+		return 0;
+	}
+	if (obj_lookup(c, p, &r) == 0) {
+		obj_stat(c, &r, st);
 		return 0;
 	}
 	if (stream_implicit(p)) {

@@ -149,7 +149,7 @@ int stream_handle(struct cache *c, struct stream *s, int flags, struct cache_fil
 	f->stream = s;
 	f->fd = -1;
 	f->writable = (flags & O_ACCMODE) != O_RDONLY;
-	if (chunk) {
+	if (chunk && (flags & O_ACCMODE) != O_WRONLY) {
 		char path[4096];
 
 		cache_data_path(c, chunk, path, sizeof(path));
