@@ -457,9 +457,14 @@ static int sinks_open(struct cache *c, char *err, size_t errlen)
 	if (!c->sinks)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->cfg->nsinks; i++) {
-		int rc = sink_new(&c->sinks[i].sink, c->cfg->sinks[i], err, errlen);
-		if (rc)
+		const struct cfg_section *sec = c->cfg->sinks[i];
+		char msg[768];
+		int rc = sink_new(&c->sinks[i].sink, sec, msg, sizeof(msg));
+
+		if (rc) {	/* "[sink.a] path: ..." from the sink: say where */
+			snprintf(err, errlen, "%s:%d: %s", c->cfg->path, sec->line, msg);
 			return rc;
+		}
 		c->nsinks++;
 	}
 	return 0;

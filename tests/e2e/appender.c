@@ -1,0 +1,51 @@
+/*
+ * tests/e2e/appender.c - a logger that survives its filesystem dying.
+ *
+ *   appender FILE NAME COUNT ACKFILE
+ *
+ * Appends COUNT lines "NAME N\n" (N = 1..COUNT), one write() per line.
+ * When a write or open fails (the daemon was killed), it waits and reopens,
+ * and goes on with the NEXT number: a line whose write() failed is never
+ * written again, so the sink may hold it at most once.  Every line whose
+ * write() returned success is recorded in ACKFILE ("N\n") after the fact.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	FILE *ack;
+	long count;
+	int fd = -1;
+
+	if (argc != 5)
+		return 64;
+	count = strtol(argv[3], NULL, 10);
+	ack = fopen(argv[4], "w");
+	if (!ack)
+		return 1;
+	for (long n = 1; n <= count; n++) {
+		char line[128];
+		int len = snprintf(line, sizeof(line), "%s %ld\n", argv[2], n);
+
+		while (fd < 0) {
+			fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT, 0644);
+			if (fd < 0)
+				usleep(50 * 1000);
+		}
+		if (write(fd, line, (size_t)len) == len) {
+			fprintf(ack, "%ld\n", n);
+			continue;
+		}
+		close(fd);	/* this number is lost for good; never repeated */
+		fd = -1;
+	}
+	if (fd >= 0 && close(fd) < 0)
+		fprintf(stderr, "appender: close: %s\n", strerror(errno));
+	fclose(ack);
+	return 0;
+}

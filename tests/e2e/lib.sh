@@ -1,0 +1,115 @@
+# tests/e2e/lib.sh - helpers for the end-to-end tests (source it).
+#
+# Each case gets a fresh directory with a spool, a sink directory and a
+# mountpoint; daemons run in the foreground (-f) with their log in
+# $D/log, and every mount is undone and every daemon reaped on any exit.
+# Results are printed as "ok - NAME", "FAIL - NAME: why" or "SKIP - ...".
+
+set -u
+: "${FLOWFS:?FLOWFS must name the flowfs binary}"
+: "${FLOWCTL:=$(dirname "$FLOWFS")/flowctl}"
+: "${TESTS_TMP:=$(mktemp -d /tmp/flowfs-test.XXXXXX)}"
+declare -A FS_PID=()	# mountpoint -> daemon pid
+
+ok() { echo "ok - $1"; }
+fail() { echo "FAIL - $1: $2"; [ -n "${D:-}" ] && [ -f "$D/log" ] && sed 's/^/    | /' "$D/log" | tail -n 15; return 0; }
+skip() { echo "SKIP - $1: $2"; }
+
+need_fuse() {	# SCRIPT
+	if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
+		skip "$1" "no /dev/fuse or fusermount3 here"
+		exit 0
+	fi
+}
+
+# wait_for SECONDS CMD... : polls CMD every 0.1 s; false on timeout.
+wait_for() {
+	local t=$1 i
+	shift
+	for ((i = 0; i < t * 10; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	"$@" >/dev/null 2>&1
+}
+
+# new_case NAME: a fresh $D with spool/, out/, mnt/ and a default $D/flowfs.ini.
+new_case() {
+	D=$TESTS_TMP/$1
+	rm -rf "$D"
+	mkdir -p "$D/out" "$D/mnt"
+	fs_config "$D/flowfs.ini" <<INI
+[flowfs]
+spool = $D/spool
+log = stderr
+log_level = debug
+part_size = 64K
+retry_max = 2s
+drain_timeout = 3s
+${GLOBAL_EXTRA:-}
+[sink.out]
+type = dir
+path = $D/out
+[flow.web]
+sinks = out
+${FLOW_EXTRA:-}
+INI
+}
+
+fs_config() { cat > "$1"; }
+
+# fs_mount CONFIG MNT [ARGS...]: starts the daemon and waits for the mount.
+fs_mount() {
+	local cfg=$1 mnt=$2 pid
+	shift 2
+	"$FLOWFS" "$cfg" "$mnt" -f "$@" 2>>"$D/log" &
+	pid=$!
+	FS_PID[$mnt]=$pid
+	for _ in $(seq 100); do
+		mountpoint -q "$mnt" && return 0
+		kill -0 "$pid" 2>/dev/null || { echo "    daemon exited early" >&2; return 1; }
+		sleep 0.1
+	done
+	echo "    mount did not appear in 10 s" >&2
+	return 1
+}
+
+# fs_umount MNT: unmounts and returns the daemon's exit status.
+fs_umount() {
+	local mnt=$1 pid=${FS_PID[$1]:-} rc=0
+	fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt" 2>/dev/null || true
+	if [ -n "$pid" ]; then
+		wait "$pid" 2>/dev/null
+		rc=$?
+		unset "FS_PID[$mnt]"
+	fi
+	return $rc
+}
+
+fs_kill9() {
+	local mnt=$1 pid=${FS_PID[$1]:-}
+	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+	[ -n "$pid" ] && wait "$pid" 2>/dev/null
+	unset "FS_PID[$mnt]"
+	fusermount3 -uz "$mnt" 2>/dev/null || true
+}
+
+fs_cleanup() {
+	local m
+	for m in "${!FS_PID[@]}"; do
+		fusermount3 -uz "$m" 2>/dev/null
+		kill "${FS_PID[$m]}" 2>/dev/null
+		wait "${FS_PID[$m]}" 2>/dev/null
+	done
+	return 0
+}
+trap fs_cleanup EXIT
+
+state() { getfattr --only-values -n user.flowfs.state "$1" 2>/dev/null; }
+is_state() { [ "$(state "$1")" = "$2" ]; }
+same() { cmp -s "$1" "$2"; }
+
+# log_clean: the daemon logged no error lines (except ones matching $1).
+log_clean() {
+	! grep ' error \[' "$D/log" | grep -v -E "${1:-^$}" | grep -q .
+}
