@@ -46,6 +46,7 @@ log_level = debug
 part_size = 64K
 retry_max = 2s
 drain_timeout = 3s
+sinks = out
 ${GLOBAL_EXTRA:-}
 [sink.out]
 type = dir
