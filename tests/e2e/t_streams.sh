@@ -1,0 +1,128 @@
+# Streams: >> appends feed chunks rotated by size, lines and time,
+# compressed and delivered; line atomicity; crash safety; back-pressure;
+# flowctl.
+. tests/e2e/lib.sh
+need_fuse t_streams
+cc -O2 -o "$TESTS_TMP/appender" tests/e2e/appender.c || { fail streams_build_appender "cc failed"; exit 0; }
+
+unpack() {	# DIR: every chunk under DIR, in name order, decompressed
+	find "$1" -type f -name '*.log*' | sort | while read -r f; do
+		case $f in *.gz) zcat "$f" ;; *.xz) xzcat "$f" ;; *) cat "$f" ;; esac
+	done
+}
+
+# --- the writers users have; cat and ls -l of the open chunk
+FLOW_EXTRA="compress = gz" new_case writers
+fs_mount "$D/flowfs.ini" "$D/mnt"
+M=$D/mnt
+for i in $(seq 100); do echo "echo $i" >> "$M/web/app.log"; done
+seq 1 50 | sed 's/^/tee /' | tee -a "$M/web/app.log" >/dev/null
+( exec 5>>"$M/web/app.log"; for i in $(seq 50); do echo "held $i" >&5; done; sleep 0.3; echo "held end" >&5 )
+size=$(stat -c %s "$M/web/app.log")
+catted=$(cat "$M/web/app.log" | wc -l)
+if [ "$catted" = 201 ] && [ "$size" -gt 0 ] && [ "$size" = "$(cat "$M/web/app.log" | wc -c)" ]; then ok streams_cat_and_size; else fail streams_cat_and_size "cat gave $catted lines, size $size"; fi
+"$FLOWCTL" sync "$M" --timeout 30
+src=$(unpack "$D/out/web")
+if [ "$(grep -c '^echo ' <<<"$src")" = 100 ] && [ "$(grep -c '^tee ' <<<"$src")" = 50 ] &&
+   [ "$(grep -c '^held ' <<<"$src")" = 51 ] && ls "$D"/out/web/*/app.log-*.log.gz >/dev/null 2>&1; then
+	ok streams_echo_tee_longlived_gz
+else
+	fail streams_echo_tee_longlived_gz "$(find "$D/out" -type f | head -3)"
+fi
+# stream exists in every flow
+echo one >> "$M/web/stream"
+if ls "$M/web" | grep -qx stream && [ "$(cat "$M/web/stream")" = one ]; then ok streams_stream_in_every_flow; else fail streams_stream_in_every_flow "no stream file"; fi
+jq -e '.streams["app.log"] | has("open_bytes") and has("open_lines") and has("open_age") and has("sealed") and has("queued") and has("delivered")' "$M/web/.status" >/dev/null &&
+	ok streams_status_json || fail streams_status_json "$(jq -c .streams "$M/web/.status")"
+st=$("$FLOWCTL" status "$M")
+if grep -q 'web/app.log' <<<"$st" && grep -q '^out ' <<<"$st"; then ok flowctl_status_table; else fail flowctl_status_table "$st"; fi
+fs_umount "$M"
+
+# --- rotation: maxsize, maxlines, time; xz; names sort in write order
+FLOW_EXTRA=$'maxsize = 1K\ncompress = xz' new_case rot_size
+fs_mount "$D/flowfs.ini" "$D/mnt"
+for i in $(seq 200); do printf 'line %05d %s\n' "$i" "$(head -c 40 /dev/zero | tr '\0' x)" >> "$D/mnt/web/s.log"; done
+"$FLOWCTL" sync "$D/mnt" --timeout 30
+n=$(find "$D/out" -name '*.xz' | wc -l)
+max=$(for f in $(find "$D/out" -name '*.xz'); do xzcat "$f" | wc -c; done | sort -n | tail -1)
+if [ "$n" -ge 10 ] && [ "$max" -le 1024 ] && unpack "$D/out/web" | awk '{print $2}' | sort -c 2>/dev/null &&
+   [ "$(unpack "$D/out/web" | wc -l)" = 200 ]; then
+	ok streams_rotate_maxsize_xz_ordered
+else
+	fail streams_rotate_maxsize_xz_ordered "$n chunks, largest $max bytes"
+fi
+fs_umount "$D/mnt"
+
+FLOW_EXTRA=$'maxlines = 10\ncompress = none\nrotate = 2s' new_case rot_lines_time
+fs_mount "$D/flowfs.ini" "$D/mnt"
+seq 1 25 | sed 's/^/n /' >> "$D/mnt/web/l.log"	# one write of 25 lines
+wait_for 15 test "$(find "$D/out" -type f | wc -l)" = 3	# 10 + 10, then the timer seals the last 5
+counts=$(for f in $(find "$D/out" -type f | sort); do wc -l < "$f"; done | tr '\n' ' ')
+if [ "$counts" = "10 10 5 " ]; then ok streams_rotate_maxlines_and_time; else fail streams_rotate_maxlines_and_time "chunk line counts: $counts"; fi
+fs_umount "$D/mnt"
+
+# --- line atomicity: concurrent writers, one write() per line
+FLOW_EXTRA=$'maxsize = 4K' new_case concurrent
+fs_mount "$D/flowfs.ini" "$D/mnt"
+pids=
+for w in 1 2 3 4; do "$TESTS_TMP/appender" "$D/mnt/web/c.log" "w$w" 3000 "$D/ack$w" & pids="$pids $!"; done
+wait $pids
+"$FLOWCTL" sync "$D/mnt" --timeout 60
+unpack "$D/out/web" > "$D/all"
+bad=0
+for w in 1 2 3 4; do
+	grep "^w$w " "$D/all" | awk '{print $2}' > "$D/got$w"
+	[ "$(wc -l < "$D/got$w")" = 3000 ] && sort -nc "$D/got$w" 2>/dev/null || bad=1
+done
+if [ $bad = 0 ] && [ "$(wc -l < "$D/all")" = 12000 ] && ! grep -vqE '^w[1-4] [0-9]+$' "$D/all"; then ok streams_concurrent_line_atomic; else fail streams_concurrent_line_atomic "lines mixed, lost or out of order"; fi
+fs_umount "$D/mnt"
+
+# --- crash safety: kill -9 several times under writers
+FLOW_EXTRA=$'maxsize = 16K' new_case crash
+fs_mount "$D/flowfs.ini" "$D/mnt"
+pids=
+for w in 1 2 3; do "$TESTS_TMP/appender" "$D/mnt/web/app.log" "w$w" 15000 "$D/ack$w" & pids="$pids $!"; done
+for k in 1 2 3 4; do
+	sleep "0.$((RANDOM % 7 + 2))"
+	fs_kill9 "$D/mnt"
+	fs_mount "$D/flowfs.ini" "$D/mnt"
+done
+wait $pids
+"$FLOWCTL" sync "$D/mnt" --timeout 60
+bad=
+for f in $(find "$D/out" -name '*.gz'); do gzip -t "$f" 2>/dev/null || bad="$bad corrupt:$f"; done
+unpack "$D/out/web" > "$D/all"
+grep -vqE '^w[1-3] [0-9]+$' "$D/all" && bad="$bad partial-lines"
+for w in 1 2 3; do
+	grep "^w$w " "$D/all" | awk '{print $2}' > "$D/got$w"
+	[ -n "$(sort -n "$D/got$w" | uniq -d)" ] && bad="$bad dup:w$w"
+	[ -n "$(comm -23 <(sort "$D/ack$w") <(sort "$D/got$w"))" ] && bad="$bad lost:w$w"
+	sort -nc "$D/got$w" 2>/dev/null || bad="$bad order:w$w"
+done
+if [ -z "$bad" ]; then ok streams_kill9_nothing_acknowledged_lost; else fail streams_kill9_nothing_acknowledged_lost "$bad"; fi
+fs_umount "$D/mnt"
+
+# --- back-pressure: a full spool gives ENOSPC, then recovers without restart
+GLOBAL_EXTRA="spool_max = 64K" FLOW_EXTRA=$'maxsize = 8K\ncompress = none' new_case enospc
+fs_mount "$D/flowfs.ini" "$D/mnt"
+mv "$D/out" "$D/out-away"	# the sink is down: nothing leaves the spool
+line=$(head -c 99 /dev/zero | tr '\0' y)
+errs=0
+for i in $(seq 1000); do echo "$line" >> "$D/mnt/web/bp.log" 2>>"$D/errs" || errs=$((errs + 1)); done
+enospc=$(grep -c 'No space left on device' "$D/errs")
+mv "$D/out-away" "$D/out"
+"$FLOWCTL" retry "$D/mnt" >/dev/null
+wait_for 30 sh -c "echo again >> '$D/mnt/web/bp.log'"
+rc=$?
+if [ "$errs" -gt 0 ] && [ "$enospc" = "$errs" ] && [ $rc = 0 ]; then ok streams_enospc_then_recovers; else fail streams_enospc_then_recovers "$errs failed writes, $enospc ENOSPC, write after recovery rc $rc"; fi
+"$FLOWCTL" sync "$D/mnt" --timeout 30
+got=$(unpack "$D/out/web" | grep -c "^$line\$")
+if [ "$got" = $((1000 - errs)) ]; then ok streams_enospc_nothing_dropped; else fail streams_enospc_nothing_dropped "$got delivered, $((1000 - errs)) acknowledged"; fi
+fs_umount "$D/mnt"
+
+# --- unmount seals open chunks; flowctl sync reports failures
+FLOW_EXTRA="compress = none" new_case umount_seals
+fs_mount "$D/flowfs.ini" "$D/mnt"
+echo "sealed at unmount" >> "$D/mnt/web/u.log"
+fs_umount "$D/mnt"
+if [ "$(unpack "$D/out/web")" = "sealed at unmount" ]; then ok streams_unmount_seals; else fail streams_unmount_seals "$(find "$D/out" -type f)"; fi
