@@ -73,7 +73,7 @@ unit: $(UNIT_BIN)
 
 check: test-deps
 	@$(MAKE) --no-print-directory all unit
-	@sh tests/run
+	@bash tests/run
 
 bench: deps
 	@$(MAKE) --no-print-directory all

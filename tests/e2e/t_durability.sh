@@ -7,10 +7,10 @@ need_fuse t_durability
 new_case kill_during_cp
 fs_mount "$D/flowfs.ini" "$D/mnt"
 mkdir -p "$D/src"
-for i in $(seq 300); do head -c $((1000 + i * 101)) /dev/urandom > "$D/src/f$i"; done
-( for i in $(seq 300); do cp "$D/src/f$i" "$D/mnt/web/f$i" 2>/dev/null && echo "f$i" >> "$D/done"; done ) &
+for i in $(seq 1000); do head -c $((1000 + i * 101)) /dev/urandom > "$D/src/f$i"; done
+( for i in $(seq 1000); do cp "$D/src/f$i" "$D/mnt/web/f$i" 2>/dev/null && echo "f$i" >> "$D/done"; done ) &
 cpid=$!
-sleep 0.7
+wait_for 30 test "$(wc -l < "$D/done" 2>/dev/null || echo 0)" -ge 100
 fs_kill9 "$D/mnt"
 wait $cpid
 fs_mount "$D/flowfs.ini" "$D/mnt"
@@ -22,7 +22,7 @@ for f in "$D"/out/web/*; do
 	b=$(basename "$f")
 	same "$D/src/$b" "$f" || { bad=1; echo "    $b delivered but not identical (half-written?)"; }
 done
-if [ $bad = 0 ] && [ "$n" -gt 0 ] && [ "$n" -lt 300 ]; then ok durability_kill9_during_cp; else fail durability_kill9_during_cp "bad=$bad, $n of 300 copied before the kill"; fi
+if [ $bad = 0 ] && [ "$n" -gt 0 ] && [ "$n" -lt 1000 ]; then ok durability_kill9_during_cp; else fail durability_kill9_during_cp "bad=$bad, $n of 1000 copied before the kill"; fi
 fs_umount "$D/mnt"
 
 # --- a file open at the kill is not delivered and does not block the queue
