@@ -33,6 +33,11 @@ wait_for() {
 	"$@" >/dev/null 2>&1
 }
 
+# wait_eq SECONDS WANT SHELL-COMMAND: polls until the command prints WANT.
+wait_eq() {
+	wait_for "$1" sh -c "[ \"\$($3)\" = '$2' ]"
+}
+
 # new_case NAME: a fresh $D with spool/, out/, mnt/ and a default $D/flowfs.ini.
 new_case() {
 	D=$TESTS_TMP/$1

@@ -10,9 +10,9 @@ mkdir -p "$D/src"
 for i in $(seq 1000); do head -c $((1000 + i * 101)) /dev/urandom > "$D/src/f$i"; done
 ( for i in $(seq 1000); do cp "$D/src/f$i" "$D/mnt/web/f$i" 2>/dev/null && echo "f$i" >> "$D/done"; done ) &
 cpid=$!
-wait_for 30 test "$(wc -l < "$D/done" 2>/dev/null || echo 0)" -ge 100
+wait_for 30 sh -c "[ \$(cat '$D/done' 2>/dev/null | wc -l) -ge 100 ]"
 fs_kill9 "$D/mnt"
-wait $cpid
+wait $cpid	# the copies after the kill fail: the mount is gone
 fs_mount "$D/flowfs.ini" "$D/mnt"
 "$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null 2>&1
 bad=0
@@ -33,7 +33,7 @@ dd if="$D/fifo" of="$D/mnt/web/open.bin" bs=64k status=none &	# holds the file o
 ddpid=$!
 exec 4>"$D/fifo"
 head -c 100000 /dev/urandom >&4
-wait_for 10 test "$(stat -c %s "$D/mnt/web/open.bin")" = 100000
+wait_eq 10 100000 "stat -c %s '$D/mnt/web/open.bin'"
 fs_kill9 "$D/mnt"
 exec 4>&-
 wait $ddpid 2>/dev/null

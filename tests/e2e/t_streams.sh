@@ -56,7 +56,7 @@ fs_umount "$D/mnt"
 FLOW_EXTRA=$'maxlines = 10\ncompress = none\nrotate = 2s' new_case rot_lines_time
 fs_mount "$D/flowfs.ini" "$D/mnt"
 seq 1 25 | sed 's/^/n /' >> "$D/mnt/web/l.log"	# one write of 25 lines
-wait_for 15 test "$(find "$D/out" -type f | wc -l)" = 3	# 10 + 10, then the timer seals the last 5
+wait_eq 15 3 "find '$D/out' -type f | wc -l"	# 10 + 10, then the timer seals the last 5
 counts=$(for f in $(find "$D/out" -type f | sort); do wc -l < "$f"; done | tr '\n' ' ')
 if [ "$counts" = "10 10 5 " ]; then ok streams_rotate_maxlines_and_time; else fail streams_rotate_maxlines_and_time "chunk line counts: $counts"; fi
 fs_umount "$D/mnt"

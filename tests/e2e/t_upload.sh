@@ -26,7 +26,7 @@ if [ $rc = 0 ] && same "$D/empty" "$O/web/empty" && same "$D/one" "$O/web/one" &
 else
 	fail upload_sizes_identical "cp rc=$rc or delivered bytes differ"
 fi
-wait_for 30 test "$(find "$O/web/tree" -type f 2>/dev/null | wc -l)" = 220
+wait_eq 30 220 "find '$O/web/tree' -type f | wc -l"
 if diff -r "$D/tree" "$O/web/tree" >/dev/null; then ok upload_cp_r_tree; else fail upload_cp_r_tree "trees differ: $(diff -rq "$D/tree" "$O/web/tree" | head -3)"; fi
 
 # --- xattrs: state and sha256
@@ -64,7 +64,7 @@ if [ $h1 = held ] && [ "$(cat "$O/web/visible" 2>/dev/null)" = secret ] && [ ! -
 
 mkdir -p "$D/rs/sub" && for i in $(seq 30); do echo "r$i" > "$D/rs/sub/r$i"; done
 rsync -a "$D/rs/" "$M/web/rs/"
-wait_for 20 test "$(find "$O/web/rs" -type f 2>/dev/null | wc -l)" = 30
+wait_eq 20 30 "find '$O/web/rs' -type f | wc -l"
 if diff -r "$D/rs" "$O/web/rs" >/dev/null && ! find "$O/web" -name '.*' | grep -q .; then ok upload_rsync; else fail upload_rsync "$(diff -rq "$D/rs" "$O/web/rs" 2>&1 | head -3; find "$O/web" -name '.*' | head -3)"; fi
 
 # --- mv before delivery changes the key (the file is open while renamed)
