@@ -5,7 +5,7 @@
 set -eu
 build="libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev zlib1g-dev liblzma-dev
        libsqlite3-dev libiniparser-dev pkg-config gcc make"
-test="attr rsync jq psmisc procps util-linux bc sqlite3 curl"
+test="attr rsync jq psmisc procps util-linux bc sqlite3 curl man-db"
 case "${1:-build}" in
 build) want=$build ;;
 test) want="$build $test" ;;

@@ -54,7 +54,7 @@ static void usage(FILE *f)
 		"  -o OPTIONS     mount options: allow_other, default_permissions and other\n"
 		"                 FUSE options; _netdev, auto, noauto, nofail, user, users,\n"
 		"                 nouser, defaults, x-systemd.*, comment=* are ignored\n"
-		"  --config-keys  print every config key: SECTION KEY TYPE DEFAULT\n"
+		"  --config-keys  print every config key: SECTION KEY TYPE DEFAULT HELP\n"
 		"  --version      print the version\n"
 		"\n");
 }
@@ -86,8 +86,9 @@ static const char *type_name(enum cfg_type t)
 static void print_keys(const char *section, const struct cfg_key *keys)
 {
 	for (const struct cfg_key *k = keys; k->name; k++)
-		printf("%s\t%s\t%s\t%s\n", section, k->name, type_name(k->type),
-		       k->def ? (*k->def ? k->def : "\"\"") : "-");
+		printf("%s\t%s\t%s\t%s\t%s\n", section, k->name,
+		       k->type == CFG_ENUM ? k->choices : type_name(k->type),
+		       k->def ? (*k->def ? k->def : "\"\"") : "-", k->help);
 }
 
 static void config_keys(void)

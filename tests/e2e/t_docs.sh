@@ -1,0 +1,34 @@
+# The docs agree with the code: every config key and its default is in
+# flowfs.ini(5); the man pages render; README opens with the two commands.
+set -u
+: "${FLOWFS:?}"
+ok() { echo "ok - $1"; }
+fail() { echo "FAIL - $1: $2"; }
+
+missing=
+while IFS=$'\t' read -r sec key type def help; do
+	if ! grep -A1 -x ".B $key" man/flowfs.ini.5 | grep -qF "(default: $([ "$def" = - ] && echo none || echo "$def"))"; then
+		missing="$missing $sec/$key"
+	fi
+done < <("$FLOWFS" --config-keys)
+[ -z "$missing" ] && ok docs_every_key_in_man || fail docs_every_key_in_man "not documented with their default:$missing"
+
+n=$("$FLOWFS" --config-keys | wc -l)
+[ "$n" -gt 15 ] && ok docs_config_keys_listed || fail docs_config_keys_listed "only $n keys"
+
+out=$("$FLOWFS" --help) && grep -q 'CONFIG MOUNTPOINT' <<<"$out" && grep -q 'part_size' <<<"$out" &&
+	ok docs_help || fail docs_help "$out"
+"$FLOWFS" --version | grep -qE '^flowfs [0-9]+\.[0-9]+' && ok docs_version || fail docs_version "$("$FLOWFS" --version)"
+
+if command -v man >/dev/null; then
+	w=
+	for m in man/*.[15]; do
+		[ -n "$(MANWIDTH=80 man --warnings -l "$m" 2>&1 >/dev/null)" ] && w="$w $m"
+	done
+	[ -z "$w" ] && ok docs_man_pages_render || fail docs_man_pages_render "warnings in$w"
+else
+	echo "SKIP - docs_man_pages_render: man is not installed"
+fi
+
+first=$(grep -m2 -oE '^make (run|check)' README.md | tr '\n' ' ')
+if [ "$first" = "make run make check " ] && grep -qx 'exec make check' .ci/run; then ok docs_readme_two_commands; else fail docs_readme_two_commands "README starts with '$first'"; fi
