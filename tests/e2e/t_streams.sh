@@ -126,3 +126,21 @@ fs_mount "$D/flowfs.ini" "$D/mnt"
 echo "sealed at unmount" >> "$D/mnt/web/u.log"
 fs_umount "$D/mnt"
 if [ "$(unpack "$D/out/web")" = "sealed at unmount" ]; then ok streams_unmount_seals; else fail streams_unmount_seals "$(find "$D/out" -type f)"; fi
+
+# --- flowctl sync names what is left and exits non-zero on timeout
+FLOW_EXTRA="compress = none" new_case sync_timeout
+fs_mount "$D/flowfs.ini" "$D/mnt"
+mv "$D/out" "$D/out-away"
+echo stuck >> "$D/mnt/web/stuck.log"
+err=$("$FLOWCTL" sync "$D/mnt" --timeout 2 2>&1)
+rc=$?
+mv "$D/out-away" "$D/out"
+"$FLOWCTL" retry "$D/mnt" >/dev/null
+"$FLOWCTL" sync "$D/mnt" --timeout 30
+rc2=$?
+if [ $rc = 2 ] && grep -q 'web/stuck.log' <<<"$err" && grep -q 'sink out' <<<"$err" && [ $rc2 = 0 ]; then
+	ok flowctl_sync_timeout_names_what_is_left
+else
+	fail flowctl_sync_timeout_names_what_is_left "rc $rc then $rc2: $err"
+fi
+fs_umount "$D/mnt"

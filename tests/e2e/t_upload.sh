@@ -157,3 +157,12 @@ mkdir "$D/mnt/web/d" && echo t > "$D/mnt/web/d/t.txt"
 wait_for 10 is_state "$D/mnt/web/d/t.txt" delivered
 if [ -f "$D/out/pre/custom/web/$(date -u +%Y)/d/t.txt" ]; then ok upload_template_prefix; else fail upload_template_prefix "$(find "$D/out" -type f)"; fi
 fs_umount "$D/mnt"
+
+# --- upload_compress: uploads delivered gzipped under KEY.gz
+FLOW_EXTRA="upload_compress = gz" new_case upload_gz
+fs_mount "$D/flowfs.ini" "$D/mnt"
+seq 1 5000 > "$D/nums"
+cp "$D/nums" "$D/mnt/web/nums.txt"
+wait_for 10 is_state "$D/mnt/web/nums.txt" delivered
+if zcat "$D/out/web/nums.txt.gz" 2>/dev/null | cmp -s - "$D/nums"; then ok upload_compress_gz; else fail upload_compress_gz "$(find "$D/out" -type f)"; fi
+fs_umount "$D/mnt"
