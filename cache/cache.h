@@ -72,6 +72,9 @@ int cache_open(struct cache *c, const char *path, int flags, struct cache_file *
 /* The kernel must not cache this file's pages: virtual files, whose content
  * is made at open, and streams, whose appends go straight to the chunk. */
 bool cache_file_direct(const struct cache_file *f);
+/* Only uploads need the kernel's flush at every close(): it records the file
+ * as acknowledged.  Streams are acknowledged write by write. */
+bool cache_file_needs_flush(const struct cache_file *f);
 ssize_t cache_read(struct cache_file *f, char *buf, size_t size, off_t off);
 ssize_t cache_write(struct cache_file *f, const char *buf, size_t size, off_t off);
 int cache_ftruncate(struct cache_file *f, off_t size);

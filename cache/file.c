@@ -253,6 +253,11 @@ bool cache_file_direct(const struct cache_file *f)
 	return f->stream || f->fd < 0;
 }
 
+bool cache_file_needs_flush(const struct cache_file *f)
+{
+	return f->oo != NULL;
+}
+
 int cache_open(struct cache *c, const char *path, int flags, struct cache_file **out)
 {
 	struct cpath p;

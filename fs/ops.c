@@ -121,6 +121,7 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		return rc;
 	fi->fh = (uintptr_t)f;
 	fi->direct_io = cache_file_direct(f);
+	fi->noflush = !cache_file_needs_flush(f);
 	return 0;
 }
 
@@ -133,6 +134,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		return rc;
 	fi->fh = (uintptr_t)f;
 	fi->direct_io = cache_file_direct(f);
+	fi->noflush = !cache_file_needs_flush(f);
 	return 0;
 }
 
