@@ -121,51 +121,20 @@ static int put_fail(struct dir_put *p, const char *what, int e)
 	return dir_result(e);
 }
 
-static bool is_ctl(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f;
-}
-
-/* A key is relative segments, none empty, "." or "..", no control chars. */
+/* A valid sink key whose segments are also valid file names. */
 static bool key_valid(const char *key, const char **why)
 {
-	const char *seg = key;
-
-	if (key[0] == '\0') {
-		*why = "empty key";
+	if (!sink_key_valid(key, false, why))
 		return false;
-	}
-	if (key[0] == '/') {
-		*why = "absolute key";
-		return false;
-	}
-	for (const char *c = key; ; c++) {
-		size_t len;
-
-		if (*c != '\0' && *c != '/') {
-			if (is_ctl((unsigned char)*c)) {
-				*why = "control character in the key";
-				return false;
-			}
-			continue;
-		}
-		len = (size_t)(c - seg);
-		if (len == 0) {
-			*why = "empty segment in the key";
-			return false;
-		}
-		if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.')) {
-			*why = "'.' or '..' segment in the key";
-			return false;
-		}
+	for (const char *seg = key; *seg; ) {
+		size_t len = strcspn(seg, "/");
 		if (len > NAME_MAX) {
-			*why = "key segment longer than NAME_MAX";
+			*why = "has a segment longer than NAME_MAX";
 			return false;
 		}
-		if (*c == '\0')
-			return true;
-		seg = c + 1;
+		seg += len + (seg[len] == '/');
 	}
+	return true;
 }
 
 /* KEY for a message: control characters as \xNN, cut after ~120 bytes. */
@@ -178,7 +147,7 @@ static const char *key_quote(const char *key, char *out, size_t outlen)
 			o += (size_t)snprintf(out + o, outlen - o, "...");
 			break;
 		}
-		if (is_ctl((unsigned char)*c))
+		if (((unsigned char)*c < 0x20 || *c == 0x7f))
 			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", (unsigned char)*c);
 		else
 			out[o++] = *c;

@@ -70,22 +70,19 @@ static bool is_ctl(unsigned char c)
 	return c < 0x20 || c == 0x7f;
 }
 
-/*
- * A prefix is "" or relative segments, each non-empty, not "." or "..", no
- * control characters; it may end with '/'.  On failure WHY says what is
- * wrong.
- */
-static bool prefix_valid(const char *p, const char **why)
+bool sink_key_valid(const char *key, bool prefix, const char **why)
 {
-	const char *seg = p;
+	const char *seg = key;
 
-	if (p[0] == '\0')
-		return true;
-	if (p[0] == '/') {
+	if (key[0] == '\0') {
+		*why = "is empty";
+		return prefix;
+	}
+	if (key[0] == '/') {
 		*why = "must not start with '/'";
 		return false;
 	}
-	for (const char *c = p; ; c++) {
+	for (const char *c = key; ; c++) {
 		size_t len;
 
 		if (*c != '\0' && *c != '/') {
@@ -96,8 +93,8 @@ static bool prefix_valid(const char *p, const char **why)
 			continue;
 		}
 		len = (size_t)(c - seg);
-		if (len == 0 && !(*c == '\0' && c > p)) {
-			*why = "has an empty segment ('//')";
+		if (len == 0 && !(prefix && *c == '\0')) {
+			*why = "has an empty segment";
 			return false;
 		}
 		if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.')) {
@@ -129,7 +126,7 @@ int sink_new(struct sink **out, const struct cfg_section *sec, char *err, size_t
 	}
 	if (!prefix)
 		prefix = "";
-	if (!prefix_valid(prefix, &why)) {
+	if (!sink_key_valid(prefix, true, &why)) {
 		snprintf(err, errlen, "[sink.%s] prefix: '%s' %s", sec->name, prefix, why);
 		return -EINVAL;
 	}

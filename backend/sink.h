@@ -21,6 +21,7 @@
 #ifndef FLOWFS_SINK_H
 #define FLOWFS_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -110,6 +111,11 @@ int sink_put(struct sink *s, struct sink_io *io, const struct sink_object *o,
 /* Per-worker state; a worker creates one at start and frees it at exit. */
 struct sink_io *sink_io_new(void);
 void sink_io_free(struct sink_io *io);	/* NULL-safe */
+
+/* A key (or, PREFIX, a sink prefix: may be empty or end with '/') is
+ * relative segments, none empty, "." or "..", without control characters:
+ * it never leaves the sink's root.  On false, WHY says what is wrong. */
+bool sink_key_valid(const char *key, bool prefix, const char **why);
 
 /* "text/csv" etc. from the key's extension; never NULL. */
 const char *sink_content_type(const char *key);

@@ -48,24 +48,6 @@ static void put_value(struct buf *b, const char *v, bool keep_slash)
 	} while (keep_slash && *seg);
 }
 
-static bool key_ok(const char *k)
-{
-	if (!*k || *k == '/')
-		return false;
-	for (const char *s = k; ; ) {
-		size_t len = strcspn(s, "/");
-		if (len == 0 || (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
-			return false;
-		for (size_t i = 0; i < len; i++)
-			if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-				return false;
-		s += len;
-		if (!*s)
-			return true;
-		s++;
-	}
-}
-
 static bool token(struct buf *b, const char **pp, const struct tmpl_vars *v, const struct tm *tm)
 {
 	static const char *const names[] = { "<DATE>", "<DATETIME>", "<FLOW>", "<FLOWID>", "<STREAM>",
@@ -98,6 +80,7 @@ int tmpl_render(const char *tmpl, const struct tmpl_vars *v, char *out, size_t o
 	time_t t = v->t;
 	struct tm tm;
 	struct buf b;
+	const char *why;
 	int rc = 0;
 
 	gmtime_r(&t, &tm);
@@ -116,7 +99,7 @@ int tmpl_render(const char *tmpl, const struct tmpl_vars *v, char *out, size_t o
 	}
 	if (b.oom)
 		rc = -ENOMEM;
-	else if (!b.p || !key_ok(b.p))
+	else if (!b.p || !sink_key_valid(b.p, false, &why))
 		rc = -EINVAL;
 	else if (b.len >= outlen)
 		rc = -ENAMETOOLONG;
