@@ -265,8 +265,7 @@ int cache_open(struct cache *c, const char *path, int flags, struct cache_file *
 	struct stream *s;
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
-	rc = cpath_parse(c, path, &p);
+	rc = cpath_lock(c, path, &p);
 	if (rc)
 		goto out_unlock;
 	if (!p.flow && strcmp(p.flowname, ".flowctl") == 0 && !*p.rel) {
@@ -301,8 +300,7 @@ int cache_open(struct cache *c, const char *path, int flags, struct cache_file *
 		rc = s ? stream_handle(c, s, flags, out) : -EIO;
 	}
 out_unlock:
-	cpath_free(&p);
-	pthread_mutex_unlock(&c->lock);
+	cpath_unlock(c, &p);
 	return rc;
 }
 
@@ -316,8 +314,7 @@ int cache_create(struct cache *c, const char *path, int flags, mode_t mode, uid_
 	int64_t id;
 	int rc, fd;
 
-	pthread_mutex_lock(&c->lock);
-	rc = cpath_parse(c, path, &p);
+	rc = cpath_lock(c, path, &p);
 	if (rc)
 		goto out_unlock;
 	if (!p.flow || !*p.rel) {
@@ -356,8 +353,7 @@ int cache_create(struct cache *c, const char *path, int flags, mode_t mode, uid_
 	if (rc)
 		close(fd);
 out_unlock:
-	cpath_free(&p);
-	pthread_mutex_unlock(&c->lock);
+	cpath_unlock(c, &p);
 	return rc;
 }
 

@@ -170,6 +170,9 @@ struct cpath {
 };
 int cpath_parse(struct cache *c, const char *path, struct cpath *p);	/* caller holds lock */
 void cpath_free(struct cpath *p);
+/* Takes c->lock and parses PATH; cpath_unlock() frees P and drops the lock. */
+int cpath_lock(struct cache *c, const char *path, struct cpath *p);
+void cpath_unlock(struct cache *c, struct cpath *p);
 bool path_hidden(const char *rel);	/* a component starts with '.' */
 bool name_reserved(const struct cpath *p);	/* .flow / .status at a flow's top */
 

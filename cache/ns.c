@@ -208,12 +208,10 @@ int cache_getattr(struct cache *c, const char *path, struct stat *st)
 	struct cpath p;
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
-	rc = cpath_parse(c, path, &p);
+	rc = cpath_lock(c, path, &p);
 	if (!rc)
 		rc = getattr_locked(c, &p, st);
-	cpath_free(&p);
-	pthread_mutex_unlock(&c->lock);
+	cpath_unlock(c, &p);
 	return rc;
 }
 
@@ -267,8 +265,7 @@ int cache_readdir(struct cache *c, const char *path, cache_fill_fn fill, void *a
 	struct stat st;
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
-	rc = cpath_parse(c, path, &p);
+	rc = cpath_lock(c, path, &p);
 	if (rc)
 		goto out_unlock;
 	if (!*p.flowname) {
@@ -288,8 +285,7 @@ int cache_readdir(struct cache *c, const char *path, cache_fill_fn fill, void *a
 	if (rc == 0)
 		rc = readdir_flow(c, &p, fill, arg);
 out_unlock:
-	cpath_free(&p);
-	pthread_mutex_unlock(&c->lock);
+	cpath_unlock(c, &p);
 	return rc;
 }
 
@@ -320,8 +316,7 @@ int cache_mkdir(struct cache *c, const char *path, mode_t mode, uid_t uid, gid_t
 	struct objrow r;
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
-	rc = cpath_parse(c, path, &p);
+	rc = cpath_lock(c, path, &p);
 	if (rc)
 		goto out_unlock;
 	if (!*p.rel) {
@@ -345,8 +340,7 @@ int cache_mkdir(struct cache *c, const char *path, mode_t mode, uid_t uid, gid_t
 		     "VALUES (?, ?, ?, ?, ?, ?, ?)", "tttnnnd", p.flow->id, p.dir, p.name,
 		     (int)(mode & 07777), (int)uid, (int)gid, now_real());
 out_unlock:
-	cpath_free(&p);
-	pthread_mutex_unlock(&c->lock);
+	cpath_unlock(c, &p);
 	return rc;
 }
 
@@ -387,8 +381,7 @@ int cache_rmdir(struct cache *c, const char *path)
 	struct cpath p;
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
-	rc = cpath_parse(c, path, &p);
+	rc = cpath_lock(c, path, &p);
 	if (rc)
 		goto out_unlock;
 	if (!p.flow) {
@@ -411,8 +404,7 @@ int cache_rmdir(struct cache *c, const char *path)
 	rc = db_exec(c, "DELETE FROM dirs WHERE flow = ? AND dir = ? AND name = ?", "ttt",
 		     p.flow->id, p.dir, p.name);
 out_unlock:
-	cpath_free(&p);
-	pthread_mutex_unlock(&c->lock);
+	cpath_unlock(c, &p);
 	return rc;
 }
 
@@ -445,8 +437,7 @@ int cache_unlink(struct cache *c, const char *path)
 	struct objrow r;
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
-	rc = cpath_parse(c, path, &p);
+	rc = cpath_lock(c, path, &p);
 	if (rc)
 		goto out_unlock;
 	if (!p.flow || !*p.rel) {
@@ -475,8 +466,7 @@ int cache_unlink(struct cache *c, const char *path)
 	}
 	obj_cancel(c, r.id);
 out_unlock:
-	cpath_free(&p);
-	pthread_mutex_unlock(&c->lock);
+	cpath_unlock(c, &p);
 	return rc;
 }
 
@@ -611,8 +601,7 @@ static int setattr(struct cache *c, const char *path, enum attr_op op, int64_t a
 	struct objrow r;
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
-	rc = cpath_parse(c, path, &p);
+	rc = cpath_lock(c, path, &p);
 	if (rc)
 		goto out_unlock;
 	if (!p.flow || !*p.rel) {
@@ -665,8 +654,7 @@ static int setattr(struct cache *c, const char *path, enum attr_op op, int64_t a
 		rc = db_exec(c, "UPDATE dirs SET mtime = ? WHERE flow = ? AND dir = ? AND name = ?",
 			     "dttt", t, p.flow->id, p.dir, p.name);
 out_unlock:
-	cpath_free(&p);
-	pthread_mutex_unlock(&c->lock);
+	cpath_unlock(c, &p);
 	return rc;
 }
 

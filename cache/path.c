@@ -67,3 +67,15 @@ bool name_reserved(const struct cpath *p)
 {
 	return !*p->dir && (strcmp(p->name, ".flow") == 0 || strcmp(p->name, ".status") == 0);
 }
+
+int cpath_lock(struct cache *c, const char *path, struct cpath *p)
+{
+	pthread_mutex_lock(&c->lock);
+	return cpath_parse(c, path, p);
+}
+
+void cpath_unlock(struct cache *c, struct cpath *p)
+{
+	cpath_free(p);
+	pthread_mutex_unlock(&c->lock);
+}

@@ -87,8 +87,7 @@ int cache_getxattr(struct cache *c, const char *path, const char *name, char *va
 	rc = xobj(c, path, &p, &r);
 	if (rc == 0)
 		rc = get_locked(c, &r, name, value, size);
-	cpath_free(&p);
-	pthread_mutex_unlock(&c->lock);
+	cpath_unlock(c, &p);
 	return rc;
 }
 
@@ -157,8 +156,7 @@ int cache_setxattr(struct cache *c, const char *path, const char *name, const ch
 		rc = -ENOTSUP;
 	if (rc == 0)
 		rc = set_locked(c, &r, name, value, size, flags);
-	cpath_free(&p);
-	pthread_mutex_unlock(&c->lock);
+	cpath_unlock(c, &p);
 	return rc;
 }
 
@@ -178,8 +176,7 @@ int cache_removexattr(struct cache *c, const char *path, const char *name)
 	if (rc == 0)
 		rc = db_exec(c, "DELETE FROM xmeta WHERE object = ? AND name = ?", "it", r.id,
 			     name + strlen(META_PREFIX));
-	cpath_free(&p);
-	pthread_mutex_unlock(&c->lock);
+	cpath_unlock(c, &p);
 	return rc;
 }
 
@@ -211,8 +208,7 @@ int cache_listxattr(struct cache *c, const char *path, char *list, size_t size)
 	if (st)
 		sqlite3_reset(st);
 out_unlock:
-	cpath_free(&p);
-	pthread_mutex_unlock(&c->lock);
+	cpath_unlock(c, &p);
 	if (rc == 0)
 		rc = b.oom ? -ENOMEM : xattr_out(b.p, b.len, list, size);
 	buf_free(&b);
