@@ -111,18 +111,22 @@ static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse
 	return cache_utimens(fs_cache(), path, tv);
 }
 
+/* Hands the kernel a new handle, with how it must treat the file. */
+static int fs_handle(struct fuse_file_info *fi, struct cache_file *f)
+{
+	fi->fh = (uintptr_t)f;
+	fi->direct_io = cache_file_direct(f);
+	fi->noflush = !cache_file_needs_flush(f);
+	return 0;
+}
+
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct fuse_context *ctx = fuse_get_context();
 	struct cache_file *f;
 	int rc = cache_create(fs_cache(), path, fi->flags, mode, ctx->uid, ctx->gid, &f);
 
-	if (rc)
-		return rc;
-	fi->fh = (uintptr_t)f;
-	fi->direct_io = cache_file_direct(f);
-	fi->noflush = !cache_file_needs_flush(f);
-	return 0;
+	return rc ? rc : fs_handle(fi, f);
 }
 
 static int fs_open(const char *path, struct fuse_file_info *fi)
@@ -130,12 +134,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	struct cache_file *f;
 	int rc = cache_open(fs_cache(), path, fi->flags, &f);
 
-	if (rc)
-		return rc;
-	fi->fh = (uintptr_t)f;
-	fi->direct_io = cache_file_direct(f);
-	fi->noflush = !cache_file_needs_flush(f);
-	return 0;
+	return rc ? rc : fs_handle(fi, f);
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
