@@ -641,8 +641,11 @@ void cache_free(struct cache *c)
 	if (c->started) {
 		idle = drain(c);
 		if (!idle) {
-			/* Workers are stuck in a sink: leave the process to exit(). */
-			return;
+			/* A worker is stuck in a sink and still uses the cache and the
+			 * config: end the process here.  The spool is consistent;
+			 * deliveries in flight are queued again at the next mount. */
+			log_close();
+			_exit(0);
 		}
 		for (int i = 0; i < c->nworkers; i++)
 			pthread_join(c->workers[i], NULL);
