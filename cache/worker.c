@@ -192,13 +192,13 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 	sqlite3_stmt *st;
 	struct flow *f = NULL;
 	struct tmpl_vars v = { 0 };
-	char rel[4096], host[256] = "", name[256] = "", packed[8] = "";
+	char rel[4096], host[256] = "", packed[8] = "";
 	bool chunk = false;
 	int rc = -ENOENT;
 
 	st = db_stmt(c, "SELECT flow, CASE WHEN dir = '' THEN name ELSE dir || '/' || name END, "
 		     "size, sha256, mode, mtime, coalesce(sealed, created), kind, coalesce(packed, ''), "
-		     "coalesce(part, 0), coalesce(seq, 0), name, created FROM objects WHERE id = ?",
+		     "coalesce(part, 0), coalesce(seq, 0), created FROM objects WHERE id = ?",
 		     "i", j->id);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		f = flow_by_id(c, (const char *)sqlite3_column_text(st, 0));
@@ -212,9 +212,8 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 		snprintf(packed, sizeof(packed), "%s", sqlite3_column_text(st, 8));
 		v.part = (uint64_t)sqlite3_column_int64(st, 9);
 		v.seq = (uint64_t)sqlite3_column_int64(st, 10);
-		snprintf(name, sizeof(name), "%s", sqlite3_column_text(st, 11));
 		if (chunk)	/* a chunk is named for the time of its first line */
-			v.t = (time_t)sqlite3_column_double(st, 12);
+			v.t = (time_t)sqlite3_column_double(st, 11);
 		rc = 0;
 	}
 	if (st)
@@ -228,7 +227,7 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 	v.flow = f->name;
 	v.flowid = f->id;
 	v.path = rel;
-	v.stream = chunk ? name : "";
+	v.stream = chunk ? rel : "";	/* sub/app.log: "sub_app.log", unique in the flow */
 	v.host = host;
 	rc = job_key(j, f, chunk, packed, &v);
 	if (rc) {

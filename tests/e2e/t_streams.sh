@@ -144,3 +144,14 @@ else
 	fail flowctl_sync_timeout_names_what_is_left "rc $rc then $rc2: $err"
 fi
 fs_umount "$D/mnt"
+
+# --- streams of the same name in two directories never share a key
+FLOW_EXTRA="compress = none" new_case same_name
+fs_mount "$D/flowfs.ini" "$D/mnt"
+mkdir "$D/mnt/web/a" "$D/mnt/web/b"
+echo from-a >> "$D/mnt/web/a/app.log"
+echo from-b >> "$D/mnt/web/b/app.log"
+"$FLOWCTL" sync "$D/mnt" --timeout 30
+got=$(unpack "$D/out/web" | sort | tr '\n' ' ')
+if [ "$got" = "from-a from-b " ]; then ok streams_same_name_two_dirs; else fail streams_same_name_two_dirs "delivered: $got"; fi
+fs_umount "$D/mnt"
