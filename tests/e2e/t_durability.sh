@@ -84,3 +84,17 @@ wait "${FS_PID[$D/mnt]}"
 rc=$?
 unset "FS_PID[$D/mnt]"
 if [ $rc = 0 ]; then ok durability_umount_exit0; else fail durability_umount_exit0 "exit $rc"; fi
+
+# --- an open file that fsync() made durable is delivered up to the fsync
+new_case fsync_then_kill
+fs_mount "$D/flowfs.ini" "$D/mnt"
+perl -e 'use IO::Handle; open(F, ">", $ARGV[0]) or die; syswrite(F, "durable\n");
+	F->sync or die "fsync: $!"; print "synced\n"; STDOUT->flush; sleep 60' "$D/mnt/web/synced.log" > "$D/perl.out" &
+ppid=$!
+wait_for 10 grep -q synced "$D/perl.out"
+fs_kill9 "$D/mnt"
+kill $ppid 2>/dev/null; wait $ppid 2>/dev/null
+fs_mount "$D/flowfs.ini" "$D/mnt"
+wait_for 10 test -e "$D/out/web/synced.log"
+if [ "$(cat "$D/out/web/synced.log" 2>/dev/null)" = durable ]; then ok durability_fsync_survives_kill; else fail durability_fsync_survives_kill "got '$(cat "$D/out/web/synced.log" 2>/dev/null)'"; fi
+fs_umount "$D/mnt"
