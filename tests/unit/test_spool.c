@@ -201,6 +201,10 @@ static void restart_recovery(void)
 	CHECK(put_file(c, "/f1/open", "half", 4, false, &open_f) == 0);
 	free(closed);				/* the "crash": handles vanish */
 	free(open_f);
+	for (struct open_obj *o = c->open, *next; o; o = next) {
+		next = o->next;
+		free(o);
+	}
 	c->open = NULL;
 	cache_free(c);
 	CHECK(cache_new(&c, cfg, err, sizeof(err)) == 0);
