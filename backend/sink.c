@@ -20,11 +20,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include <curl/curl.h>
+
 #include "sink.h"
 
 /* Every sink type: X(name) for a `const struct sink_ops name_sink_ops`. */
 #define SINK_TYPE_LIST(X) \
-	X(dir)
+	X(dir) \
+	X(s3) \
+	X(gcs)
 
 #define SINK_DECLARE(t) extern const struct sink_ops t##_sink_ops;
 SINK_TYPE_LIST(SINK_DECLARE)
@@ -200,6 +204,20 @@ void sink_io_free(struct sink_io *io)
 	if (io->curl && io->curl_cleanup)
 		io->curl_cleanup(io->curl);
 	free(io);
+}
+
+int sink_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -ENOMEM;
+}
+
+void *sink_io_handle(struct sink_io *io, void *(*make)(void), void (*cleanup)(void *))
+{
+	if (!io->curl) {
+		io->curl = make();
+		io->curl_cleanup = io->curl ? cleanup : NULL;
+	}
+	return io->curl;
 }
 
 const char *sink_content_type(const char *key)

@@ -108,9 +108,16 @@ void sink_free(struct sink *s);	/* NULL-safe; calls ops->close */
 int sink_put(struct sink *s, struct sink_io *io, const struct sink_object *o,
 	     char *err, size_t errlen);
 
+/* Once in main(), before any thread: libcurl's global setup. */
+int sink_global_init(void);
+
 /* Per-worker state; a worker creates one at start and frees it at exit. */
 struct sink_io *sink_io_new(void);
 void sink_io_free(struct sink_io *io);	/* NULL-safe */
+/* The worker's network handle (a CURL *), made by MAKE on first use and
+ * released with CLEANUP by sink_io_free(); NULL if MAKE failed.  Keeping
+ * one handle per worker keeps its connections alive between objects. */
+void *sink_io_handle(struct sink_io *io, void *(*make)(void), void (*cleanup)(void *));
 
 /* A key (or, PREFIX, a sink prefix: may be empty or end with '/') is
  * relative segments, none empty, "." or "..", without control characters:

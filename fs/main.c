@@ -247,6 +247,10 @@ int main(int argc, char **argv)
 		goto out_cfg;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (sink_global_init() != 0) {	/* before any thread */
+		fprintf(stderr, "flowfs: cannot initialize libcurl\n");
+		goto out_cfg;
+	}
 	if (cache_new(&c, cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "flowfs: %s\n", err);
 		goto out_cfg;

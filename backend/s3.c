@@ -1,0 +1,830 @@
+/*
+ * backend/s3.c - the s3 and gcs sinks (S3 API, Signature V4, libcurl).
+ *
+ * An object of one part goes as one PutObject; a larger one as a multipart
+ * upload whose parts are the spool's parts.  Every part is read from the
+ * spool file, checked against its SHA-256 before it is sent (a mismatch is
+ * never sent) and sent with Content-MD5 and x-amz-checksum-sha256, so the
+ * server checks it too.  The upload id and each part's ETag are saved in the
+ * spool through o->resume: a daemon killed mid-upload resumes the same
+ * upload without re-sending confirmed parts.  Before completing, ListParts
+ * checks that the server has every part with its size.
+ *
+ * gcs is the same code through the GCS XML API with HMAC keys: endpoint
+ * https://storage.googleapis.com, path-style, region "auto".
+ *
+ * Failures: curl errors (refused, reset, timeout), 5xx, 429, SlowDown ->
+ * -EAGAIN; 400/403/404 and the like -> permanent, with the server's Code and
+ * Message.  Secrets never reach ERR or the log.
+ *
+ * Threads: put() runs in several workers at once; each uses the CURL handle
+ * of its own struct sink_io; struct s3 is read-only after open().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <iniparser.h>
+#include <openssl/evp.h>
+
+#include "../util/buf.h"
+#include "../util/hash.h"
+#include "../util/log.h"
+#include "sigv4.h"
+#include "sink.h"
+
+#define MIN_PART (5u << 20)	/* S3's smallest part but the last */
+#define MAX_HEADERS 48
+
+struct s3 {
+	char *bucket, *region, *scheme_host;	/* "http://127.0.0.1:9000" */
+	char *host;				/* the Host header */
+	char *base;				/* URL up to the key: ".../bucket/" or "https://b.host/" */
+	char *path_base;			/* path up to the key: "/bucket/" or "/" */
+	const char *storage_class, *sse, *kms_key_id, *ca_file;
+	char *access_key, *secret_key, *token;
+	long connect_timeout, timeout;
+	char mod[96];				/* "s3:logs" */
+};
+
+#define S3_KEYS(region_def, endpoint_def, path_style_def) \
+	{ "type", CFG_STR, NULL, CFG_REQUIRED, NULL, 0, 0, "sink type" }, \
+	{ "bucket", CFG_STR, NULL, CFG_REQUIRED, NULL, 0, 0, "bucket objects are written to" }, \
+	{ "region", CFG_STR, region_def, 0, NULL, 0, 0, "region, part of the signature" }, \
+	{ "endpoint", CFG_STR, endpoint_def, 0, NULL, 0, 0, \
+	  "server URL; empty: https://s3.<region>.amazonaws.com" }, \
+	{ "path_style", CFG_BOOL, path_style_def, 0, NULL, 0, 0, \
+	  "address the bucket in the path, not in the host name" }, \
+	{ "prefix", CFG_STR, "", 0, NULL, 0, 0, "starts every key" }, \
+	{ "storage_class", CFG_STR, NULL, 0, NULL, 0, 0, "x-amz-storage-class of new objects" }, \
+	{ "sse", CFG_ENUM, NULL, 0, "AES256|aws:kms", 0, 0, "server-side encryption" }, \
+	{ "kms_key_id", CFG_STR, NULL, 0, NULL, 0, 0, "KMS key for sse = aws:kms" }, \
+	{ "credentials", CFG_PATH, NULL, 0, NULL, 0, 0, \
+	  "AWS shared-credentials file (mode 0600); else AWS_* variables, else ~/.aws/credentials" }, \
+	{ "profile", CFG_STR, "default", 0, NULL, 0, 0, "section of the credentials file" }, \
+	{ "ca_file", CFG_PATH, NULL, 0, NULL, 0, 0, "CA bundle for TLS (verification is always on)" }, \
+	{ "connect_timeout", CFG_DURATION, "10s", CFG_BARE_SECONDS, NULL, 1, 3600, \
+	  "give up connecting after this long (then retry later)" }, \
+	{ "timeout", CFG_DURATION, "60s", CFG_BARE_SECONDS, NULL, 1, 86400, \
+	  "abort a request that moves less than 1 KiB in this long" }, \
+	{ NULL }
+
+static const struct cfg_key s3_keys[] = { S3_KEYS("us-east-1", "", "no") };
+static const struct cfg_key gcs_keys[] = { S3_KEYS("auto", "https://storage.googleapis.com", "yes") };
+
+/* ---- credentials ---- */
+
+static char *env_dup(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? strdup(v) : NULL;
+}
+
+/* Reads PROFILE from an AWS shared-credentials file.  STRICT: refuse a file
+ * that group or others may read. */
+static int creds_file(struct s3 *s, const char *path, const char *profile, bool strict,
+		      char *err, size_t errlen)
+{
+	char key[256];
+	dictionary *d;
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		snprintf(err, errlen, "credentials: %s: %m", path);
+		return -errno;
+	}
+	if (strict && (st.st_mode & 077)) {
+		snprintf(err, errlen, "credentials: %s has mode %04o: group and others must have "
+			 "no access (chmod 600 %s)", path, st.st_mode & 07777, path);
+		return -EACCES;
+	}
+	d = iniparser_load(path);
+	if (!d) {
+		snprintf(err, errlen, "credentials: %s: cannot read it", path);
+		return -EINVAL;
+	}
+	snprintf(key, sizeof(key), "%s:aws_access_key_id", profile);
+	s->access_key = strdup(iniparser_getstring(d, key, ""));
+	snprintf(key, sizeof(key), "%s:aws_secret_access_key", profile);
+	s->secret_key = strdup(iniparser_getstring(d, key, ""));
+	snprintf(key, sizeof(key), "%s:aws_session_token", profile);
+	if (*iniparser_getstring(d, key, ""))
+		s->token = strdup(iniparser_getstring(d, key, ""));
+	iniparser_freedict(d);
+	if (!s->access_key || !*s->access_key || !s->secret_key || !*s->secret_key) {
+		snprintf(err, errlen, "credentials: %s: no aws_access_key_id and "
+			 "aws_secret_access_key in [%s]", path, profile);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int creds_load(struct s3 *s, const struct cfg_section *sec, char *err, size_t errlen)
+{
+	const char *file = cfg_str(sec, "credentials"), *home = getenv("HOME");
+	char path[4096];
+
+	if (file)
+		return creds_file(s, file, cfg_str(sec, "profile"), true, err, errlen);
+	s->access_key = env_dup("AWS_ACCESS_KEY_ID");
+	s->secret_key = env_dup("AWS_SECRET_ACCESS_KEY");
+	if (s->access_key && s->secret_key) {
+		s->token = env_dup("AWS_SESSION_TOKEN");
+		return 0;
+	}
+	free(s->access_key);
+	free(s->secret_key);
+	s->access_key = s->secret_key = NULL;
+	snprintf(path, sizeof(path), "%s/.aws/credentials", home ? home : "/root");
+	if (access(path, R_OK) == 0)
+		return creds_file(s, path, cfg_str(sec, "profile"), false, err, errlen);
+	snprintf(err, errlen, "no credentials: set credentials = FILE, or AWS_ACCESS_KEY_ID and "
+		 "AWS_SECRET_ACCESS_KEY, or write ~/.aws/credentials");
+	return -EINVAL;
+}
+
+/* ---- open / close ---- */
+
+static void s3_free(struct s3 *s)
+{
+	if (!s)
+		return;
+	if (s->secret_key)
+		memset(s->secret_key, 0, strlen(s->secret_key));
+	free(s->bucket);
+	free(s->region);
+	free(s->scheme_host);
+	free(s->host);
+	free(s->base);
+	free(s->path_base);
+	free(s->access_key);
+	free(s->secret_key);
+	free(s->token);
+	free(s);
+}
+
+static int endpoint_parse(struct s3 *s, const struct cfg_section *sec, char *err, size_t errlen)
+{
+	const char *ep = cfg_str(sec, "endpoint");
+	const char *hoststart;
+	char def[256];
+	size_t len;
+
+	if (!ep || !*ep) {
+		snprintf(def, sizeof(def), "https://s3.%s.amazonaws.com", s->region);
+		ep = def;
+	}
+	if (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
+		snprintf(err, errlen, "endpoint: '%s' is not an http:// or https:// URL", ep);
+		return -EINVAL;
+	}
+	len = strlen(ep);
+	while (len && ep[len - 1] == '/')
+		len--;
+	s->scheme_host = strndup(ep, len);
+	hoststart = strstr(s->scheme_host, "://") + 3;
+	if (!*hoststart || strchr(hoststart, '/')) {
+		snprintf(err, errlen, "endpoint: '%s' must be scheme://host[:port] only", ep);
+		return -EINVAL;
+	}
+	if (cfg_bool(sec, "path_style")) {
+		s->host = strdup(hoststart);
+		if (asprintf(&s->base, "%s/%s/", s->scheme_host, s->bucket) < 0 ||
+		    asprintf(&s->path_base, "/%s/", s->bucket) < 0)
+			return -ENOMEM;
+	} else {
+		if (asprintf(&s->host, "%s.%s", s->bucket, hoststart) < 0 ||
+		    asprintf(&s->base, "%.*s%s/", (int)(hoststart - s->scheme_host), s->scheme_host,
+			     s->host) < 0)
+			return -ENOMEM;
+		s->path_base = strdup("/");
+	}
+	return s->host && s->path_base ? 0 : -ENOMEM;
+}
+
+static int s3_open(struct sink *sink, const struct cfg_section *sec, char *err, size_t errlen)
+{
+	struct s3 *s = calloc(1, sizeof(*s));
+	char msg[512] = "";
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	snprintf(s->mod, sizeof(s->mod), "%s:%s", sink->ops->type, sink->name);
+	s->bucket = strdup(cfg_str(sec, "bucket"));
+	s->region = strdup(cfg_str(sec, "region"));
+	s->storage_class = cfg_str(sec, "storage_class");
+	s->sse = cfg_str(sec, "sse");
+	s->kms_key_id = cfg_str(sec, "kms_key_id");
+	s->ca_file = cfg_str(sec, "ca_file");
+	s->connect_timeout = (long)cfg_seconds(sec, "connect_timeout");
+	s->timeout = (long)cfg_seconds(sec, "timeout");
+	rc = !s->bucket || !s->region ? -ENOMEM : endpoint_parse(s, sec, msg, sizeof(msg));
+	if (rc == 0)
+		rc = creds_load(s, sec, msg, sizeof(msg));
+	if (rc) {
+		snprintf(err, errlen, "[sink.%s] %s", sink->name, msg[0] ? msg : "out of memory");
+		s3_free(s);
+		return rc;
+	}
+	sink->priv = s;
+	log_debug(s->mod, "bucket %s at %s", s->bucket, s->scheme_host);
+	return 0;
+}
+
+static void s3_close(struct sink *sink)
+{
+	s3_free(sink->priv);
+	sink->priv = NULL;
+}
+
+/* ---- one request ---- */
+
+struct req {
+	const char *method;
+	const char *key;		/* object key, not encoded */
+	const char *query;		/* canonical query, "" if none */
+	int fd;				/* body from the spool file, or -1 */
+	uint64_t off, len;
+	const char *body;		/* or from memory */
+	size_t body_len;
+	const char *payload;		/* hex SHA-256 of the body */
+	struct sigv4_header extra[MAX_HEADERS];
+	char extra_buf[MAX_HEADERS][160];
+	size_t nextra;
+	/* answer */
+	long status;
+	struct buf resp;
+	char etag[128];
+	uint64_t sent;
+};
+
+static void req_header(struct req *r, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void req_header(struct req *r, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->nextra == MAX_HEADERS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->extra_buf[r->nextra], sizeof(r->extra_buf[0]), fmt, ap);
+	va_end(ap);
+	r->extra[r->nextra].name = name;
+	r->extra[r->nextra].value = r->extra_buf[r->nextra];
+	r->nextra++;
+}
+
+static size_t read_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct req *r = arg;
+	size_t want = size * n;
+	ssize_t got;
+
+	if (r->fd < 0) {
+		if (want > r->body_len - r->sent)
+			want = r->body_len - r->sent;
+		memcpy(p, r->body + r->sent, want);
+		r->sent += want;
+		return want;
+	}
+	if (want > r->len - r->sent)
+		want = (size_t)(r->len - r->sent);
+	if (want == 0)
+		return 0;
+	got = pread(r->fd, p, want, (off_t)(r->off + r->sent));
+	if (got <= 0)
+		return CURL_READFUNC_ABORT;
+	r->sent += (uint64_t)got;
+	return (size_t)got;
+}
+
+static size_t write_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct req *r = arg;
+
+	if (r->resp.len < (1 << 20))
+		buf_add(&r->resp, p, size * n);
+	return size * n;
+}
+
+static size_t header_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct req *r = arg;
+	size_t len = size * n;
+
+	if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
+		const char *v = p + 5;
+		while (*v == ' ')
+			v++;
+		snprintf(r->etag, sizeof(r->etag), "%.*s", (int)strcspn(v, "\r\n"), v);
+	}
+	return len;
+}
+
+static void *curl_make(void)
+{
+	return curl_easy_init();
+}
+
+static void curl_cleanup(void *h)
+{
+	curl_easy_cleanup(h);
+}
+
+/* Text between <TAG> and </TAG> in XML, from FROM on; NULL if absent. */
+static const char *xml_get(const char *xml, const char *tag, char *out, size_t outlen,
+			   const char **after)
+{
+	char open[64], close[64];
+	const char *a, *b;
+
+	snprintf(open, sizeof(open), "<%s>", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	a = xml ? strstr(xml, open) : NULL;
+	if (!a)
+		return NULL;
+	a += strlen(open);
+	b = strstr(a, close);
+	if (!b)
+		return NULL;
+	snprintf(out, outlen, "%.*s", (int)(b - a), a);
+	if (after)
+		*after = b + strlen(close);
+	return out;
+}
+
+/* Sends R; returns 0 (2xx), -EAGAIN or a permanent -errno, with ERR set. */
+static int req_send(struct s3 *s, struct sink_io *io, struct req *r, char *err, size_t errlen)
+{
+	CURL *h = sink_io_handle(io, curl_make, curl_cleanup);
+	struct sigv4_header hdr[MAX_HEADERS + 4];
+	struct curl_slist *list = NULL;
+	char date[32], auth[1024], path[4200], url[8400], line[1200];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t nh = 0;
+	CURLcode cc;
+	int rc;
+
+	if (!h) {
+		snprintf(err, errlen, "cannot create a curl handle");
+		return -EAGAIN;
+	}
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(path, sizeof(path), "%s", s->path_base);
+	if (r->key)
+		sigv4_uri_encode(r->key, 1, path + strlen(path), sizeof(path) - strlen(path));
+	snprintf(url, sizeof(url), "%.*s%s%s%s", (int)(strlen(s->base) - strlen(s->path_base)),
+		 s->base, path, *r->query ? "?" : "", r->query);
+	hdr[nh++] = (struct sigv4_header){ "host", s->host };
+	hdr[nh++] = (struct sigv4_header){ "x-amz-content-sha256", r->payload };
+	hdr[nh++] = (struct sigv4_header){ "x-amz-date", date };
+	if (s->token)
+		hdr[nh++] = (struct sigv4_header){ "x-amz-security-token", s->token };
+	for (size_t i = 0; i < r->nextra; i++)
+		hdr[nh++] = r->extra[i];
+	struct sigv4_request sr = {
+		.method = r->method, .path = path, .query = r->query, .headers = hdr, .nheaders = nh,
+		.payload_sha256 = r->payload, .amz_date = date, .region = s->region,
+		.service = "s3", .access_key = s->access_key, .secret_key = s->secret_key,
+	};
+	rc = sigv4_sign(&sr, auth, sizeof(auth));
+	if (rc) {
+		snprintf(err, errlen, "cannot sign the request");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < nh; i++) {
+		snprintf(line, sizeof(line), "%s: %s", hdr[i].name, hdr[i].value);
+		list = curl_slist_append(list, line);
+	}
+	snprintf(line, sizeof(line), "Authorization: %s", auth);
+	list = curl_slist_append(list, line);
+	list = curl_slist_append(list, "Expect:");
+	memset(auth, 0, sizeof(auth));
+
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, s->connect_timeout);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, s->timeout);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (s->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_file);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+	if (strcmp(r->method, "PUT") == 0 || strcmp(r->method, "POST") == 0) {
+		curl_off_t len = (curl_off_t)(r->fd >= 0 ? r->len : r->body_len);
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, len);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
+		curl_easy_setopt(h, CURLOPT_READDATA, r);
+	}
+	cc = curl_easy_perform(h);
+	curl_slist_free_all(list);
+	if (cc != CURLE_OK) {
+		snprintf(err, errlen, "%s %s: %s", r->method, r->key ? r->key : s->bucket,
+			 curl_easy_strerror(cc));
+		return -EAGAIN;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	rc = http_status_to_errno(r->status);
+	if (rc) {
+		char code[128] = "", msg[400] = "";
+		xml_get(r->resp.p, "Code", code, sizeof(code), NULL);
+		xml_get(r->resp.p, "Message", msg, sizeof(msg), NULL);
+		snprintf(err, errlen, "%s %s: HTTP %ld%s%s%s%s", r->method, r->key ? r->key : s->bucket,
+			 r->status, code[0] ? ": " : "", code, msg[0] ? ": " : "", msg);
+		if (strcmp(code, "SlowDown") == 0 || strcmp(code, "RequestTimeout") == 0 ||
+		    strcmp(code, "InternalError") == 0)
+			rc = -EAGAIN;
+	}
+	return rc;
+}
+
+static void req_init(struct req *r, const char *method, const char *key, const char *query)
+{
+	memset(r, 0, sizeof(*r));
+	r->method = method;
+	r->key = key;
+	r->query = query ? query : "";
+	r->fd = -1;
+	r->payload = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+	buf_init(&r->resp);
+}
+
+/* ---- parts ---- */
+
+/* Reads part P of FD once: checks its SHA-256 against the spool's and
+ * gives its MD5 and SHA-256 in base64 for the headers. */
+static int part_digest(int fd, const struct sink_part *p, char md5_b64[32], char sha_b64[48],
+		       char *err, size_t errlen)
+{
+	EVP_MD_CTX *md5 = EVP_MD_CTX_new(), *sha = EVP_MD_CTX_new();
+	unsigned char dm[16], ds[32], *buf = malloc(1 << 20);
+	char hex[65];
+	uint64_t done = 0;
+	int rc = 0;
+
+	if (!md5 || !sha || !buf) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	EVP_DigestInit_ex(md5, EVP_md5(), NULL);
+	EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
+	while (done < p->length) {
+		size_t want = p->length - done < (1 << 20) ? (size_t)(p->length - done) : (1 << 20);
+		ssize_t n = pread(fd, buf, want, (off_t)(p->offset + done));
+		if (n <= 0) {
+			snprintf(err, errlen, "cannot read the spool file: %s", n < 0 ? "read error" : "short file");
+			rc = -EIO;
+			goto out_free;
+		}
+		EVP_DigestUpdate(md5, buf, (size_t)n);
+		EVP_DigestUpdate(sha, buf, (size_t)n);
+		done += (uint64_t)n;
+	}
+	EVP_DigestFinal_ex(md5, dm, NULL);
+	EVP_DigestFinal_ex(sha, ds, NULL);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", ds[i]);
+	if (strcmp(hex, p->sha256) != 0) {
+		snprintf(err, errlen, "part at %llu: SHA-256 mismatch in the spool (got %s, want %s): "
+			 "not sent", (unsigned long long)p->offset, hex, p->sha256);
+		rc = -EBADMSG;
+		goto out_free;
+	}
+	EVP_EncodeBlock((unsigned char *)md5_b64, dm, 16);
+	EVP_EncodeBlock((unsigned char *)sha_b64, ds, 32);
+out_free:
+	free(buf);
+	EVP_MD_CTX_free(md5);
+	EVP_MD_CTX_free(sha);
+	return rc;
+}
+
+/* Sends part IDX of O as the body of R (PutObject or UploadPart). */
+static int send_part(struct s3 *s, struct sink_io *io, struct req *r, int fd,
+		     const struct sink_object *o, size_t idx, char *err, size_t errlen)
+{
+	const struct sink_part *p = &o->parts[idx];
+	char md5[32], sha[48];
+	int rc = part_digest(fd, p, md5, sha, err, errlen);
+
+	if (rc)
+		return rc;
+	r->fd = fd;
+	r->off = p->offset;
+	r->len = p->length;
+	r->payload = p->sha256;
+	req_header(r, "content-md5", "%s", md5);
+	req_header(r, "x-amz-checksum-sha256", "%s", sha);
+	return req_send(s, io, r, err, errlen);
+}
+
+static void object_headers(struct s3 *s, struct req *r, const struct sink_object *o)
+{
+	req_header(r, "content-type", "%s", o->content_type);
+	for (size_t i = 0; i < o->nmeta; i++) {
+		char name[160];
+		snprintf(name, sizeof(name), "x-amz-meta-%s", o->meta[i].name);
+		req_header(r, strdup(name), "%s", o->meta[i].value);	/* freed in headers_free */
+	}
+	if (s->storage_class)
+		req_header(r, "x-amz-storage-class", "%s", s->storage_class);
+	if (s->sse)
+		req_header(r, "x-amz-server-side-encryption", "%s", s->sse);
+	if (s->kms_key_id)
+		req_header(r, "x-amz-server-side-encryption-aws-kms-key-id", "%s", s->kms_key_id);
+}
+
+static void req_free(struct req *r)
+{
+	for (size_t i = 0; i < r->nextra; i++)
+		if (strncmp(r->extra[i].name, "x-amz-meta-", 11) == 0)
+			free((char *)r->extra[i].name);
+	buf_free(&r->resp);
+}
+
+static int put_single(struct s3 *s, struct sink_io *io, int fd, const struct sink_object *o,
+		      char *err, size_t errlen)
+{
+	struct req r;
+	int rc;
+
+	req_init(&r, "PUT", o->key, NULL);
+	object_headers(s, &r, o);
+	rc = send_part(s, io, &r, fd, o, 0, err, errlen);
+	req_free(&r);
+	return rc;
+}
+
+/* ---- multipart ---- */
+
+static int mp_create(struct s3 *s, struct sink_io *io, const struct sink_object *o, char *id,
+		     size_t idlen, char *err, size_t errlen)
+{
+	struct req r;
+	int rc;
+
+	req_init(&r, "POST", o->key, "uploads=");
+	object_headers(s, &r, o);
+	req_header(&r, "x-amz-checksum-algorithm", "SHA256");
+	r.body = "";
+	rc = req_send(s, io, &r, err, errlen);
+	if (rc == 0 && !xml_get(r.resp.p, "UploadId", id, idlen, NULL)) {
+		snprintf(err, errlen, "CreateMultipartUpload %s: no UploadId in the answer", o->key);
+		rc = -EAGAIN;
+	}
+	req_free(&r);
+	return rc;
+}
+
+static int mp_part(struct s3 *s, struct sink_io *io, int fd, const struct sink_object *o,
+		   const char *id, size_t idx, char *etag, size_t etaglen, char *err, size_t errlen)
+{
+	char query[512], enc[400];
+	struct req r;
+	int rc;
+
+	snprintf(query, sizeof(query), "partNumber=%zu&uploadId=%s", idx + 1,
+		 sigv4_uri_encode(id, 0, enc, sizeof(enc)));
+	req_init(&r, "PUT", o->key, query);
+	rc = send_part(s, io, &r, fd, o, idx, err, errlen);
+	if (rc == 0 && !r.etag[0]) {
+		snprintf(err, errlen, "UploadPart %zu of %s: no ETag in the answer", idx + 1, o->key);
+		rc = -EAGAIN;
+	}
+	if (rc == 0)
+		snprintf(etag, etaglen, "%s", r.etag);
+	req_free(&r);
+	return rc;
+}
+
+/* ETags compare without their quotes, plain or as &quot; in XML. */
+static bool etag_same(const char *a, const char *b)
+{
+	char x[128], y[128];
+	const char *in[2] = { a, b };
+	char *out[2] = { x, y };
+
+	for (int k = 0; k < 2; k++) {
+		size_t o = 0;
+		for (const char *c = in[k]; *c && o + 1 < sizeof(x); ) {
+			if (strncmp(c, "&quot;", 6) == 0)
+				c += 6;
+			else if (*c == '"')
+				c++;
+			else
+				out[k][o++] = *c++;
+		}
+		out[k][o] = '\0';
+	}
+	return strcmp(x, y) == 0;
+}
+
+/* ListParts: which parts the server holds, with their sizes.  Marks in
+ * OK[i] the parts whose ETag and size match what we sent. */
+static int mp_check(struct s3 *s, struct sink_io *io, const struct sink_object *o, const char *id,
+		    char **etags, bool *ok, char *err, size_t errlen)
+{
+	char query[512], enc[400], num[32], size[32], etag[128];
+	const char *p;
+	struct req r;
+	int rc;
+
+	snprintf(query, sizeof(query), "max-parts=10000&uploadId=%s", sigv4_uri_encode(id, 0, enc, sizeof(enc)));
+	req_init(&r, "GET", o->key, query);
+	rc = req_send(s, io, &r, err, errlen);
+	if (r.status == 405 || r.status == 501)
+		rc = -EOPNOTSUPP;
+	for (p = r.resp.p; rc == 0 && p && (p = strstr(p, "<Part>")); ) {
+		const char *end = strstr(p, "</Part>");
+		size_t n;
+
+		if (!end)
+			break;
+		if (xml_get(p, "PartNumber", num, sizeof(num), NULL) && xml_get(p, "Size", size, sizeof(size), NULL) &&
+		    xml_get(p, "ETag", etag, sizeof(etag), NULL)) {
+			n = (size_t)strtoul(num, NULL, 10);
+			if (n >= 1 && n <= o->nparts && etags[n - 1] &&
+			    strtoull(size, NULL, 10) == o->parts[n - 1].length &&
+			    etag_same(etag, etags[n - 1]))
+				ok[n - 1] = true;
+		}
+		p = end;
+	}
+	req_free(&r);
+	return rc;
+}
+
+static int mp_complete(struct s3 *s, struct sink_io *io, const struct sink_object *o, const char *id,
+		       char **etags, char *err, size_t errlen)
+{
+	char query[512], enc[400], hex[65], code[128];
+	struct buf body;
+	struct req r;
+	int rc;
+
+	buf_init(&body);
+	buf_puts(&body, "<CompleteMultipartUpload>");
+	for (size_t i = 0; i < o->nparts; i++)
+		buf_printf(&body, "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1, etags[i]);
+	buf_puts(&body, "</CompleteMultipartUpload>");
+	if (body.oom) {
+		buf_free(&body);
+		return -ENOMEM;
+	}
+	sha256_buf_hex(body.p, body.len, hex);
+	snprintf(query, sizeof(query), "uploadId=%s", sigv4_uri_encode(id, 0, enc, sizeof(enc)));
+	req_init(&r, "POST", o->key, query);
+	r.body = body.p;
+	r.body_len = body.len;
+	r.payload = hex;
+	req_header(&r, "content-type", "application/xml");
+	rc = req_send(s, io, &r, err, errlen);
+	if (rc == 0 && xml_get(r.resp.p, "Code", code, sizeof(code), NULL)) {
+		snprintf(err, errlen, "CompleteMultipartUpload %s: %s", o->key, code);
+		rc = -EAGAIN;	/* a 200 that carries an error */
+	}
+	req_free(&r);
+	buf_free(&body);
+	return rc;
+}
+
+static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct sink_object *o,
+			 char *err, size_t errlen)
+{
+	struct sink_resume *res = o->resume;
+	char id[300] = "", etag[128];
+	char **etags = calloc(o->nparts, sizeof(*etags));
+	bool *ok = calloc(o->nparts, sizeof(*ok));
+	int rc = 0;
+
+	if (!etags || !ok) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0; i + 1 < o->nparts; i++) {
+		if (o->parts[i].length < MIN_PART) {
+			snprintf(err, errlen, "parts of %llu bytes: S3 multipart needs part_size of at "
+				 "least 5M in [flowfs]", (unsigned long long)o->parts[i].length);
+			rc = -EINVAL;
+			goto out_free;
+		}
+	}
+	if (res && res->upload_id) {
+		snprintf(id, sizeof(id), "%s", res->upload_id);
+		for (size_t i = 0; i < o->nparts; i++)
+			etags[i] = res->part_ids && res->part_ids[i] ? strdup(res->part_ids[i]) : NULL;
+		log_debug(s->mod, "%s: resuming upload %s", o->key, id);
+	} else {
+		rc = mp_create(s, io, o, id, sizeof(id), err, errlen);
+		if (rc == 0 && res)
+			rc = res->save_upload(res, id);
+		if (rc)
+			goto out_free;
+	}
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < o->nparts && rc == 0; i++) {
+			if (etags[i] && (round == 0 || ok[i]))
+				continue;
+			rc = mp_part(s, io, fd, o, id, i, etag, sizeof(etag), err, errlen);
+			if (rc == 0) {
+				log_debug(s->mod, "%s: part %zu of %zu sent", o->key, i + 1, o->nparts);
+				free(etags[i]);
+				etags[i] = strdup(etag);
+				if (res)
+					rc = res->save_part(res, i, etag);
+			}
+		}
+		if (rc)
+			break;
+		memset(ok, 0, o->nparts * sizeof(*ok));
+		rc = mp_check(s, io, o, id, etags, ok, err, errlen);
+		if (rc == -EOPNOTSUPP) {
+			/* No ListParts here (s3rver): Complete checks the ETags. */
+			log_debug(s->mod, "%s: the server has no ListParts: %s", o->key, err);
+			rc = 0;
+			break;
+		}
+		if (rc)
+			break;
+		size_t bad = 0;
+		for (size_t i = 0; i < o->nparts; i++)
+			bad += !ok[i];
+		if (bad == 0)
+			break;
+		log_warn(s->mod, "%s: the server lacks %zu parts of upload %s: sending them again",
+			 o->key, bad, id);
+		if (round == 1) {
+			snprintf(err, errlen, "%s: %zu parts missing after re-sending them", o->key, bad);
+			rc = -EAGAIN;
+		}
+	}
+	if (rc == 0)
+		rc = mp_complete(s, io, o, id, etags, err, errlen);
+	if (rc && strstr(err, "NoSuchUpload") && res) {
+		res->save_upload(res, NULL);	/* the server forgot it: start clean next time */
+		rc = -EAGAIN;
+	}
+out_free:
+	for (size_t i = 0; etags && i < o->nparts; i++)
+		free(etags[i]);
+	free(etags);
+	free(ok);
+	return rc;
+}
+
+static int s3_put(struct sink *sink, struct sink_io *io, const struct sink_object *o, char *err,
+		  size_t errlen)
+{
+	struct s3 *s = sink->priv;
+	int fd = open(o->data, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open the spool file: %m", o->key);
+		return -EIO;
+	}
+	rc = o->nparts == 1 ? put_single(s, io, fd, o, err, errlen)
+			    : put_multipart(s, io, fd, o, err, errlen);
+	close(fd);
+	if (rc == 0)
+		log_debug(s->mod, "put %s (%llu bytes, %zu parts)", o->key,
+			  (unsigned long long)o->size, o->nparts);
+	return rc;
+}
+
+const struct sink_ops s3_sink_ops = {
+	.type = "s3",
+	.keys = s3_keys,
+	.open = s3_open,
+	.put = s3_put,
+	.close = s3_close,
+};
+
+const struct sink_ops gcs_sink_ops = {
+	.type = "gcs",
+	.keys = gcs_keys,
+	.open = s3_open,
+	.put = s3_put,
+	.close = s3_close,
+};
