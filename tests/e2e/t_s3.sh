@@ -48,14 +48,14 @@ s3_case sizes
 fs_mount "$D/flowfs.ini" "$D/mnt"
 : > "$D/f0"; head -c 1 /dev/urandom > "$D/f1"
 head -c $((5 * 1024 * 1024 + 1)) /dev/urandom > "$D/f5m1"
-head -c $((23 * 1024 * 1024 + 7)) /dev/urandom > "$D/f23m"
-cp "$D/f0" "$D/f1" "$D/f5m1" "$D/f23m" "$D/mnt/web/"
+head -c $((200 * 1024 * 1024)) /dev/urandom > "$D/f200m"
+cp "$D/f0" "$D/f1" "$D/f5m1" "$D/f200m" "$D/mnt/web/"
 exec 3>"$D/mnt/web/meta.txt"; echo m >&3
 setfattr -n user.meta.owner -v alice "$D/mnt/web/meta.txt"
 exec 3>&-
 "$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
 bad=
-for f in f0 f1 f5m1 f23m; do s3get "sizes/web/$f" | cmp -s - "$D/$f" || bad="$bad $f"; done
+for f in f0 f1 f5m1 f200m; do s3get "sizes/web/$f" | cmp -s - "$D/$f" || bad="$bad $f"; done
 [ -z "$bad" ] && ok s3_sizes_identical || fail s3_sizes_identical "differ:$bad"
 meta=$(curl -sI "http://127.0.0.1:$PORT/bkt/sizes/web/meta.txt" | tr -d '\r' | grep -i '^x-amz-meta-owner:' | cut -d' ' -f2)
 [ "$meta" = alice ] && ok s3_metadata || fail s3_metadata "x-amz-meta-owner '$meta'"
@@ -119,3 +119,81 @@ if [ $? != 0 ] && grep -q "$D/cred has mode 0644" <<<"$err" && ! mountpoint -q "
 else
 	fail s3_credentials_mode_refused "$err"
 fi
+
+# --- against the tests' own strict server: signatures, digests, failures
+CPORT=$((PORT + 1))
+CPID=
+check_start() {	# SECRET [FAIL_STATUS FAIL_COUNT]
+	node tests/e2e/checkserver.js $CPORT "$@" >>"$TESTS_TMP/check.log" 2>&1 &
+	CPID=$!
+	wait_for 10 grep -q "listening $CPORT" "$TESTS_TMP/check.log"
+}
+check_stop() { kill "$CPID" 2>/dev/null; wait "$CPID" 2>/dev/null; : > "$TESTS_TMP/check.log"; }
+trap 'fs_cleanup; s3_stop; check_stop' EXIT
+check_case() {	# NAME
+	s3_case "$1"
+	sed -i "s|^endpoint = .*|endpoint = http://127.0.0.1:$CPORT|" "$D/flowfs.ini"
+}
+
+# a wrong secret fails for good, visibly; fixed and retried, it is delivered
+check_start S3RVER
+check_case wrongsecret
+sed -i 's/^aws_secret_access_key = .*/aws_secret_access_key = WRONGSECRET/' "$D/cred"
+fs_mount "$D/flowfs.ini" "$D/mnt"
+echo payload > "$D/mnt/web/w.txt"
+wait_for 15 is_state "$D/mnt/web/w.txt" failed
+st=$(cat "$D/mnt/web/.status")
+leak=$(cat "$D/mnt/web/.status" "$D/mnt/.status" "$D/mnt/web/.flow" "$D/log"; "$FLOWCTL" status "$D/mnt")
+fs_umount "$D/mnt"
+sed -i 's/^aws_secret_access_key = .*/aws_secret_access_key = S3RVER/' "$D/cred"
+fs_mount "$D/flowfs.ini" "$D/mnt"
+still=$(state "$D/mnt/web/w.txt")
+"$FLOWCTL" retry "$D/mnt" >/dev/null
+"$FLOWCTL" sync "$D/mnt" --timeout 30 >/dev/null
+if jq -e '.sinks.s3.last_error | test("403.*SignatureDoesNotMatch")' <<<"$st" >/dev/null &&
+   [ "$still" = failed ] && [ "$(curl -s "http://127.0.0.1:$CPORT/bkt/wrongsecret/web/w.txt")" = payload ] &&
+   ! grep -q WRONGSECRET <<<"$leak"; then
+	ok s3_wrong_secret_permanent_then_retry
+else
+	fail s3_wrong_secret_permanent_then_retry "status '$(jq -c .sinks.s3.last_error <<<"$st")', state after remount '$still'"
+fi
+fs_umount "$D/mnt"
+check_stop
+
+# 503 and 429 are retried; the server checked MD5, SHA-256 and signature
+for code in 503 429; do
+	check_start S3RVER $code 3
+	check_case "retry$code"
+	fs_mount "$D/flowfs.ini" "$D/mnt"
+	head -c 100000 /dev/urandom > "$D/r.bin"
+	cp "$D/r.bin" "$D/mnt/web/r.bin"
+	"$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
+	if curl -s "http://127.0.0.1:$CPORT/bkt/retry$code/web/r.bin" | cmp -s - "$D/r.bin" &&
+	   [ "$(grep -c " $code " "$TESTS_TMP/check.log")" = 3 ]; then
+		ok "s3_retries_$code"
+	else
+		fail "s3_retries_$code" "$(cat "$TESTS_TMP/check.log")"
+	fi
+	fs_umount "$D/mnt"
+	check_stop
+done
+
+# a part altered in the spool is caught by its SHA-256 and never sent
+check_case corrupt
+fs_mount "$D/flowfs.ini" "$D/mnt"	# no server yet: deliveries wait
+head -c 200000 /dev/urandom > "$D/c.bin"
+cp "$D/c.bin" "$D/mnt/web/c.bin"
+wait_for 15 grep -q 'retrying in' "$D/log"
+f=$(ls "$D/spool/data/" | head -1)
+printf 'X' | dd of="$D/spool/data/$f" bs=1 seek=1000 conv=notrunc status=none
+check_start S3RVER
+"$FLOWCTL" retry "$D/mnt" >/dev/null
+wait_for 15 is_state "$D/mnt/web/c.bin" failed
+if [ "$(state "$D/mnt/web/c.bin")" = failed ] && ! grep -q 'PUT /bkt/corrupt/web/c.bin' "$TESTS_TMP/check.log" &&
+   jq -e '.sinks.s3.last_error | test("SHA-256 mismatch")' "$D/mnt/web/.status" >/dev/null; then
+	ok s3_corrupt_part_never_sent
+else
+	fail s3_corrupt_part_never_sent "state $(state "$D/mnt/web/c.bin"); $(cat "$TESTS_TMP/check.log")"
+fi
+fs_umount "$D/mnt"
+check_stop

@@ -1,0 +1,81 @@
+// tests/e2e/checkserver.js - a strict little S3 for the tests: verifies the
+// SigV4 signature (access key S3RVER, secret given on the command line),
+// x-amz-content-sha256, Content-MD5 and x-amz-checksum-sha256 of every PUT
+// body, and can fail the first N requests with a given status.  Objects
+// live in memory; GET returns them.  Every request is logged to stdout as
+// "METHOD PATH STATUS".
+//
+//   node checkserver.js PORT SECRET [FAIL_STATUS FAIL_COUNT]
+'use strict';
+const http = require('http');
+const crypto = require('crypto');
+
+const [port, secret, failStatus, failCountArg] = process.argv.slice(2);
+let failLeft = Number(failCountArg || 0);
+const objects = new Map();
+
+const sha256 = (b) => crypto.createHash('sha256').update(b).digest();
+const hmac = (k, s) => crypto.createHmac('sha256', k).update(s).digest();
+
+function expectedAuth(req, url, payloadHash) {
+  const auth = req.headers.authorization || '';
+  const m = /Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]+)/.exec(auth);
+  if (!m) return { ok: false, why: 'no SigV4 Authorization header' };
+  const [, key, date, region, service, signed, sig] = m;
+  if (key !== 'S3RVER') return { ok: false, why: 'unknown access key' };
+  const names = signed.split(';');
+  const headers = names.map((n) => `${n}:${String(req.headers[n] || '').trim()}`).join('\n') + '\n';
+  const query = [...url.searchParams.entries()].sort()
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+  const canonical = [req.method, url.pathname, query, headers, signed, payloadHash].join('\n');
+  const scope = `${date}/${region}/${service}/aws4_request`;
+  const sts = ['AWS4-HMAC-SHA256', req.headers['x-amz-date'], scope,
+    sha256(canonical).toString('hex')].join('\n');
+  let k = hmac('AWS4' + secret, date);
+  k = hmac(k, region); k = hmac(k, service); k = hmac(k, 'aws4_request');
+  const want = hmac(k, sts).toString('hex');
+  return want === sig ? { ok: true } : { ok: false, why: 'SignatureDoesNotMatch' };
+}
+
+function reply(res, req, status, code, message) {
+  console.log(`${req.method} ${req.url} ${status}${code ? ' ' + code : ''}`);
+  res.writeHead(status, { 'Content-Type': 'application/xml' });
+  res.end(code ? `<?xml version="1.0"?><Error><Code>${code}</Code><Message>${message}</Message></Error>` : '');
+}
+
+http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    const url = new URL(req.url, 'http://x');
+    if (failLeft > 0) {
+      failLeft--;
+      return reply(res, req, Number(failStatus), 'ServiceUnavailable', 'injected failure');
+    }
+    if (req.method === 'GET' && req.headers.authorization === undefined) {
+      const o = objects.get(url.pathname);
+      if (!o) return reply(res, req, 404, 'NoSuchKey', 'no such key');
+      console.log(`GET ${req.url} 200`);
+      res.writeHead(200, o.headers);
+      return res.end(o.body);
+    }
+    const hash = sha256(body).toString('hex');
+    if (req.headers['x-amz-content-sha256'] !== hash)
+      return reply(res, req, 400, 'XAmzContentSHA256Mismatch', 'payload hash mismatch');
+    const a = expectedAuth(req, url, hash);
+    if (!a.ok) return reply(res, req, 403, 'SignatureDoesNotMatch', a.why);
+    if (req.method !== 'PUT' || url.search)
+      return reply(res, req, 501, 'NotImplemented', 'only PutObject');
+    if (req.headers['content-md5'] !== crypto.createHash('md5').update(body).digest('base64'))
+      return reply(res, req, 400, 'BadDigest', 'Content-MD5 mismatch');
+    if (req.headers['x-amz-checksum-sha256'] !== sha256(body).toString('base64'))
+      return reply(res, req, 400, 'BadDigest', 'x-amz-checksum-sha256 mismatch');
+    const headers = {};
+    for (const [k, v] of Object.entries(req.headers)) if (k.startsWith('x-amz-meta-')) headers[k] = v;
+    objects.set(url.pathname, { body, headers });
+    console.log(`PUT ${req.url} 200`);
+    res.writeHead(200, { ETag: `"${crypto.createHash('md5').update(body).digest('hex')}"` });
+    res.end();
+  });
+}).listen(Number(port), '127.0.0.1', () => console.log(`listening ${port}`));
