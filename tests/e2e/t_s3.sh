@@ -197,3 +197,16 @@ else
 fi
 fs_umount "$D/mnt"
 check_stop
+
+# --- type = gcs is the same code with its defaults (here pointed at s3rver)
+s3_case gcs
+sed -i 's/^type = s3$/type = gcs/' "$D/flowfs.ini"
+fs_mount "$D/flowfs.ini" "$D/mnt"
+echo g > "$D/mnt/web/g.txt"
+"$FLOWCTL" sync "$D/mnt" --timeout 30 >/dev/null
+if [ "$(s3get gcs/web/g.txt)" = g ] && jq -e '.sinks[0].type == "gcs" and .sinks[0].region == "auto"' "$D/mnt/web/.flow" >/dev/null; then
+	ok gcs_sink
+else
+	fail gcs_sink "$(jq -c .sinks "$D/mnt/web/.flow")"
+fi
+fs_umount "$D/mnt"
