@@ -75,9 +75,12 @@ check: test-deps
 	@$(MAKE) --no-print-directory all unit
 	@bash tests/run
 
-bench: deps
+bench:
+	@sh contrib/install-deps.sh bench
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/bench.sh
+	@echo
+	@bash tests/bench/bench_s3.sh
 
 lint:
 	@! grep -rlE '#include *<(curl/|openssl/|sqlite3\.h)' fs || { echo "fs/ must not include curl, OpenSSL or SQLite"; exit 1; }

@@ -6,10 +6,12 @@ set -eu
 build="libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev zlib1g-dev liblzma-dev
        libsqlite3-dev libiniparser-dev pkg-config gcc make"
 test="attr rsync jq psmisc procps util-linux bc sqlite3 curl man-db"
+bench="s3fs rclone awscli"
 case "${1:-build}" in
 build) want=$build ;;
 test) want="$build $test" ;;
-*) echo "usage: $0 build|test" >&2; exit 64 ;;
+bench) want="$build $test $bench" ;;
+*) echo "usage: $0 build|test|bench" >&2; exit 64 ;;
 esac
 missing=
 for p in $want; do
@@ -26,7 +28,7 @@ if [ -n "$missing" ]; then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-if [ "${1:-}" = test ] && [ -f tests/package.json ] && [ ! -d tests/node_modules ]; then
+if [ "${1:-}" != build ] && [ -f tests/package.json ] && [ ! -d tests/node_modules ]; then
 	if command -v npm >/dev/null 2>&1; then
 		npm ci --prefix tests --no-audit --no-fund --loglevel=error
 	else

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# tests/bench/bench_s3.sh - figures, not tests: flowfs with an s3 sink beside
+# s3fs, rclone mount, aws s3 cp and one curl -T PUT, against the same s3rver,
+# in one run.  BENCH_S3_MIB scales the big file (default 1024).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+FLOWFS=$PWD/flowfs FLOWCTL=$PWD/flowctl
+MIB=${BENCH_S3_MIB:-1024}
+S3RVER=tests/node_modules/s3rver/bin/s3rver.js
+[ -f "$S3RVER" ] || { echo "bench_s3: run 'npm ci --prefix tests' first"; exit 1; }
+tmp=$(mktemp -d /tmp/flowfs-bench-s3.XXXXXX)
+PORT=$((30000 + RANDOM % 20000))
+EP=http://127.0.0.1:$PORT
+pids=()
+cleanup() {
+	for m in "$tmp"/m-*; do fusermount3 -uz "$m" 2>/dev/null; done
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+mkdir -p "$tmp/s3" "$tmp/m-flowfs" "$tmp/m-s3fs" "$tmp/m-rclone"
+node --openssl-legacy-provider "$S3RVER" -d "$tmp/s3" -a 127.0.0.1 -p $PORT --configure-bucket bkt >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do curl -sf "$EP/" >/dev/null && break; sleep 0.2; done
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1
+now() { date +%s.%N; }
+dt() { echo "$(now) - $1" | bc -l; }
+size_of() { curl -sI "$EP/bkt/$1" | tr -d '\r' | awk 'tolower($1) == "content-length:" {print $2}'; }
+wait_size() { while [ "$(size_of "$1")" != "$2" ]; do sleep 0.05; done; }
+count() { curl -s "$EP/bkt?prefix=$1&max-keys=5000" | grep -o '<Key>' | wc -l; }
+
+cat > "$tmp/flowfs.ini" <<INI
+[flowfs]
+spool = $tmp/spool
+spool_max = $((MIB * 3))M
+part_size = 16M
+workers = 4
+log = $tmp/flowfs.log
+log_level = warn
+[sink.s3]
+type = s3
+bucket = bkt
+endpoint = $EP
+path_style = yes
+[flow.b]
+sinks = s3
+compress = none
+INI
+"$FLOWFS" "$tmp/flowfs.ini" "$tmp/m-flowfs" -f & pids+=($!); fpid=$!
+echo "S3RVER:S3RVER" > "$tmp/passwd"; chmod 600 "$tmp/passwd"
+s3fs bkt "$tmp/m-s3fs" -o url=$EP,use_path_request_style,passwd_file=$tmp/passwd,nonempty 2>/dev/null
+cat > "$tmp/rclone.conf" <<CONF
+[s]
+type = s3
+provider = Other
+access_key_id = S3RVER
+secret_access_key = S3RVER
+endpoint = $EP
+CONF
+env -u AWS_CA_BUNDLE rclone mount s:bkt "$tmp/m-rclone" --config "$tmp/rclone.conf" --vfs-cache-mode writes \
+	--cache-dir "$tmp/rc-cache" --daemon 2>/dev/null
+sleep 2
+mkdir -p "$tmp/m-flowfs/b/flowfs" "$tmp/m-s3fs/s3fs" "$tmp/m-rclone/rclone" 2>/dev/null
+head -c $((MIB << 20)) /dev/urandom > "$tmp/big"
+cat "$tmp/big" > /dev/null
+echo "flowfs S3 bench: one s3rver on 127.0.0.1, ${MIB} MiB file, $(nproc) cores"
+echo
+t=$(now); cp "$tmp/big" "$tmp/local-copy"; local_cp=$(dt "$t"); rm -f "$tmp/local-copy"
+t=$(now); curl -s -T "$tmp/big" "$EP/bkt/curl/big" >/dev/null; curl_put=$(dt "$t")
+t=$(now); aws --endpoint-url "$EP" s3 cp "$tmp/big" s3://bkt/aws/big >/dev/null 2>&1; aws_cp=$(dt "$t")
+printf '(a) cp of %d MiB        returns   complete in bucket\n' "$MIB"
+printf '    local disk          %6.2fs\n' "$local_cp"
+printf '    curl -T (one PUT)             %6.2fs\n' "$curl_put"
+printf '    aws s3 cp                     %6.2fs\n' "$aws_cp"
+for fs in flowfs s3fs rclone; do
+	case $fs in flowfs) dir=$tmp/m-flowfs/b/flowfs key=b/flowfs/big ;; *) dir=$tmp/m-$fs/$fs key=$fs/big ;; esac
+	mountpoint -q "$tmp/m-$fs" || { printf '    %-8s (not mounted)\n' "$fs"; continue; }
+	t=$(now); cp "$tmp/big" "$dir/big"; ret=$(dt "$t")
+	wait_size "$key" $((MIB << 20)); done_=$(dt "$t")
+	printf '    %-8s            %6.2fs   %6.2fs   (%.2fx curl)\n' "$fs" "$ret" "$done_" "$(echo "$done_ / $curl_put" | bc -l)"
+done
+mkdir -p "$tmp/small"; for i in $(seq 1000); do head -c 4096 /dev/urandom > "$tmp/small/f$i"; done
+echo
+echo "(b) cp -r of 1,000 files of 4 KiB, until all are in the bucket"
+for fs in flowfs s3fs rclone; do
+	case $fs in flowfs) dir=$tmp/m-flowfs/b/flowfs pre=b/flowfs/small/ ;; *) dir=$tmp/m-$fs/$fs pre=$fs/small/ ;; esac
+	mountpoint -q "$tmp/m-$fs" || continue
+	t=$(now); cp -r "$tmp/small" "$dir/"
+	while [ "$(count "$pre")" -lt 1000 ]; do sleep 0.1; done
+	printf '    %-8s %6.2fs\n' "$fs" "$(dt "$t")"
+done
+echo
+echo "(c) 10,000 echo >> lines, until they are in the bucket"
+t=$(now); for i in $(seq 10000); do echo "line $i" >> "$tmp/m-flowfs/b/lines.log"; done
+"$FLOWCTL" sync "$tmp/m-flowfs" --timeout 300 >/dev/null
+printf '    flowfs   %6.2fs (flowctl sync included)\n' "$(dt "$t")"
+echo
+printf 'flowfs daemon peak RSS: %d MiB (target <= 64 MiB)\n' "$(( $(awk '/VmHWM/ {print $2}' /proc/$fpid/status) / 1024 ))"
