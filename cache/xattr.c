@@ -37,10 +37,11 @@ static int xattr_out(const void *v, size_t n, char *value, size_t size)
 	return (int)n;
 }
 
-/* Looks up the object at PATH; lock held.  Directories have no xattrs. */
+/* Takes the lock and looks up the object at PATH; undo with cpath_unlock().
+ * Directories have no xattrs. */
 static int xobj(struct cache *c, const char *path, struct cpath *p, struct objrow *r)
 {
-	int rc = cpath_parse(c, path, p);
+	int rc = cpath_lock(c, path, p);
 
 	if (rc)
 		return rc;
@@ -83,7 +84,6 @@ int cache_getxattr(struct cache *c, const char *path, const char *name, char *va
 	struct objrow r;
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
 	rc = xobj(c, path, &p, &r);
 	if (rc == 0)
 		rc = get_locked(c, &r, name, value, size);
@@ -150,7 +150,6 @@ int cache_setxattr(struct cache *c, const char *path, const char *name, const ch
 	struct objrow r;
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
 	rc = xobj(c, path, &p, &r);
 	if (rc == -ENODATA)
 		rc = -ENOTSUP;
@@ -166,7 +165,6 @@ int cache_removexattr(struct cache *c, const char *path, const char *name)
 	struct objrow r;
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
 	rc = xobj(c, path, &p, &r);
 	if (rc == 0)
 		rc = meta_check(c, &r, name);
@@ -189,7 +187,6 @@ int cache_listxattr(struct cache *c, const char *path, char *list, size_t size)
 	int rc;
 
 	buf_init(&b);
-	pthread_mutex_lock(&c->lock);
 	rc = xobj(c, path, &p, &r);
 	if (rc == -ENODATA) {
 		rc = 0;	/* directories: an empty list */
