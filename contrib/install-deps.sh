@@ -5,7 +5,7 @@
 set -eu
 build="libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev zlib1g-dev liblzma-dev
        libsqlite3-dev libiniparser-dev pkg-config gcc make"
-test="attr rsync jq psmisc procps util-linux bc sqlite3 curl man-db"
+test="attr rsync jq psmisc procps util-linux bc sqlite3 curl man-db xz-utils gzip"
 bench="s3fs rclone awscli"
 case "${1:-build}" in
 build) want=$build ;;
@@ -27,6 +27,11 @@ if [ -n "$missing" ]; then
 	echo "installing:$missing"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+if [ "${1:-}" != build ] && ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+	echo "installing: nodejs npm (for the test servers)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null ||
+		echo "note: could not install npm: the S3 tests will SKIP" >&2
 fi
 if [ "${1:-}" != build ] && [ -f tests/package.json ] && [ ! -d tests/node_modules ]; then
 	if command -v npm >/dev/null 2>&1; then
