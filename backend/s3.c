@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -709,16 +710,94 @@ static int mp_complete(struct s3 *s, struct sink_io *io, const struct sink_objec
 	return rc;
 }
 
+/* The parts of one multipart upload go out over MP_THREADS connections at
+ * once; each thread has its own curl handle. */
+#define MP_THREADS 4
+
+struct mp_send {
+	struct s3 *s;
+	int fd;
+	const struct sink_object *o;
+	const char *id;
+	char **etags;			/* [nparts]; filled as parts are confirmed */
+	const bool *need;		/* [nparts]: send this one */
+	pthread_mutex_t lock;		/* guards next, rc, err and etags */
+	size_t next;
+	int rc;
+	char err[512];
+};
+
+static void *mp_thread(void *arg)
+{
+	struct mp_send *m = arg;
+	struct sink_io *io = sink_io_new();
+	struct sink_resume *res = m->o->resume;
+
+	for (;;) {
+		char etag[128], err[512];
+		size_t i;
+		int rc;
+
+		pthread_mutex_lock(&m->lock);
+		while (m->next < m->o->nparts && !m->need[m->next])
+			m->next++;
+		i = m->next++;
+		if (m->rc || i >= m->o->nparts || !io) {
+			if (!io && !m->rc)
+				m->rc = -ENOMEM;
+			pthread_mutex_unlock(&m->lock);
+			break;
+		}
+		pthread_mutex_unlock(&m->lock);
+		rc = mp_part(m->s, io, m->fd, m->o, m->id, i, etag, sizeof(etag), err, sizeof(err));
+		if (rc == 0 && res)
+			rc = res->save_part(res, i, etag);
+		pthread_mutex_lock(&m->lock);
+		if (rc == 0) {
+			free(m->etags[i]);
+			m->etags[i] = strdup(etag);
+			log_debug(m->s->mod, "%s: part %zu of %zu sent", m->o->key, i + 1, m->o->nparts);
+		} else if (m->rc == 0) {
+			m->rc = rc;
+			snprintf(m->err, sizeof(m->err), "%s", err);
+		}
+		pthread_mutex_unlock(&m->lock);
+	}
+	sink_io_free(io);
+	return NULL;
+}
+
+static int mp_send_parts(struct s3 *s, int fd, const struct sink_object *o, const char *id,
+			 char **etags, const bool *need, char *err, size_t errlen)
+{
+	struct mp_send m = { .s = s, .fd = fd, .o = o, .id = id, .etags = etags, .need = need };
+	pthread_t t[MP_THREADS];
+	int n = 0;
+
+	pthread_mutex_init(&m.lock, NULL);
+	for (int i = 0; i < MP_THREADS && (size_t)i < o->nparts; i++)
+		if (pthread_create(&t[n], NULL, mp_thread, &m) == 0)
+			n++;
+	if (n == 0)
+		mp_thread(&m);
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	pthread_mutex_destroy(&m.lock);
+	if (m.rc)
+		snprintf(err, errlen, "%s", m.err);
+	return m.rc;
+}
+
 static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct sink_object *o,
 			 char *err, size_t errlen)
 {
 	struct sink_resume *res = o->resume;
-	char id[300] = "", etag[128];
+	char id[300] = "";
 	char **etags = calloc(o->nparts, sizeof(*etags));
-	bool *ok = calloc(o->nparts, sizeof(*ok));
+	bool *ok = calloc(o->nparts, sizeof(*ok)), *need = calloc(o->nparts, sizeof(*need));
 	int rc = 0;
 
-	if (!etags || !ok) {
+	if (!etags || !ok || !need) {
 		rc = -ENOMEM;
 		goto out_free;
 	}
@@ -743,18 +822,9 @@ static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct 
 			goto out_free;
 	}
 	for (int round = 0; round < 2; round++) {
-		for (size_t i = 0; i < o->nparts && rc == 0; i++) {
-			if (etags[i] && (round == 0 || ok[i]))
-				continue;
-			rc = mp_part(s, io, fd, o, id, i, etag, sizeof(etag), err, errlen);
-			if (rc == 0) {
-				log_debug(s->mod, "%s: part %zu of %zu sent", o->key, i + 1, o->nparts);
-				free(etags[i]);
-				etags[i] = strdup(etag);
-				if (res)
-					rc = res->save_part(res, i, etag);
-			}
-		}
+		for (size_t i = 0; i < o->nparts; i++)
+			need[i] = round == 0 ? !etags[i] : !ok[i];
+		rc = mp_send_parts(s, fd, o, id, etags, need, err, errlen);
 		if (rc)
 			break;
 		memset(ok, 0, o->nparts * sizeof(*ok));
@@ -790,6 +860,7 @@ out_free:
 		free(etags[i]);
 	free(etags);
 	free(ok);
+	free(need);
 	return rc;
 }
 
