@@ -122,7 +122,6 @@ struct cache {
 	int64_t *pack_q;		/* object ids to seal; protected by lock */
 	size_t pack_n, pack_cap;
 	bool stopping;			/* protected by lock */
-	bool draining;			/* unmounting: flush queues; protected by lock */
 	bool packing;			/* the packer is sealing one; protected by lock */
 	int inflight;			/* deliveries being sent; protected by lock */
 	pthread_t *workers;

@@ -606,7 +606,6 @@ static bool drain(struct cache *c)
 
 	streams_rotate(c, NULL, false);
 	pthread_mutex_lock(&c->lock);
-	c->draining = true;
 	while (!queues_empty(c) && now_real() < deadline) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 100 * 1000 * 1000;
