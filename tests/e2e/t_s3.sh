@@ -210,3 +210,26 @@ else
 	fail gcs_sink "$(jq -c .sinks "$D/mnt/web/.flow")"
 fi
 fs_umount "$D/mnt"
+
+# --- a server that accepts and never answers does not hold a worker
+HPORT=$((PORT + 2))
+node -e "require('net').createServer(() => {}).listen($HPORT, '127.0.0.1', () => console.log('hung'))" \
+	> "$TESTS_TMP/hung.log" 2>&1 &
+HPID=$!
+wait_for 10 grep -q hung "$TESTS_TMP/hung.log"
+s3_case hung
+sed -i "s|^endpoint = .*|endpoint = http://127.0.0.1:$HPORT\ntimeout = 2s|" "$D/flowfs.ini"
+sed -i 's/^workers = .*//' "$D/flowfs.ini"
+fs_mount "$D/flowfs.ini" "$D/mnt"
+echo h > "$D/mnt/web/h.txt"
+wait_for 20 grep -q 'timeout\|Timeout' "$D/log"
+t0=$(date +%s%N)
+ls "$D/mnt/web" >/dev/null && stat "$D/mnt/web/h.txt" >/dev/null && cat "$D/mnt/web/.status" >/dev/null
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+if grep -q 'retrying in' "$D/log" && [ "$(state "$D/mnt/web/h.txt")" = queued ] && [ $ms -lt 5000 ]; then	# a hang detector, not a speed target
+	ok s3_hung_server_times_out
+else
+	fail s3_hung_server_times_out "state $(state "$D/mnt/web/h.txt"), mount answered in ${ms} ms"
+fi
+fs_umount "$D/mnt"
+kill $HPID 2>/dev/null; wait $HPID 2>/dev/null
