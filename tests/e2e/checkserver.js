@@ -1,9 +1,11 @@
 // tests/e2e/checkserver.js - a strict little S3 for the tests: verifies the
 // SigV4 signature (access key S3RVER, secret given on the command line),
 // x-amz-content-sha256, Content-MD5 and x-amz-checksum-sha256 of every PUT
-// body, and can fail the first N requests with a given status.  Objects
-// live in memory; GET returns them.  Every request is logged to stdout as
-// "METHOD PATH STATUS".
+// body, and can fail the first N requests with a given status.  PutObject
+// and multipart uploads (create, UploadPart, ListParts, Complete); with
+// DROP_PART=N in the environment the first ListParts "loses" part N.
+// Objects live in memory; GET returns them.  Every request is logged to
+// stdout as "METHOD PATH STATUS".
 //
 //   node checkserver.js PORT SECRET [FAIL_STATUS FAIL_COUNT]
 'use strict';
@@ -13,6 +15,8 @@ const crypto = require('crypto');
 const [port, secret, failStatus, failCountArg] = process.argv.slice(2);
 let failLeft = Number(failCountArg || 0);
 const objects = new Map();
+const uploads = new Map();	// id -> { key, parts: Map(n -> { body, etag }) }
+let dropPart = Number(process.env.DROP_PART || 0);
 
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest();
 const hmac = (k, s) => crypto.createHmac('sha256', k).update(s).digest();
@@ -65,17 +69,51 @@ http.createServer((req, res) => {
       return reply(res, req, 400, 'XAmzContentSHA256Mismatch', 'payload hash mismatch');
     const a = expectedAuth(req, url, hash);
     if (!a.ok) return reply(res, req, 403, 'SignatureDoesNotMatch', a.why);
-    if (req.method !== 'PUT' || url.search)
-      return reply(res, req, 501, 'NotImplemented', 'only PutObject');
+    const q = url.searchParams;
+    if (req.method === 'POST' && q.has('uploads')) {
+      const id = crypto.randomBytes(8).toString('hex');
+      uploads.set(id, { key: url.pathname, parts: new Map() });
+      console.log(`POST ${req.url} 200`);
+      res.writeHead(200);
+      return res.end(`<InitiateMultipartUploadResult><UploadId>${id}</UploadId></InitiateMultipartUploadResult>`);
+    }
+    const up = q.has('uploadId') ? uploads.get(q.get('uploadId')) : null;
+    if (q.has('uploadId') && !up) return reply(res, req, 404, 'NoSuchUpload', 'no such upload');
+    if (req.method === 'GET' && up) {
+      const parts = [...up.parts.entries()].sort((a, b) => a[0] - b[0])
+        .filter(([n]) => n !== dropPart);
+      dropPart = 0;
+      console.log(`GET ${req.url} 200`);
+      res.writeHead(200);
+      return res.end('<ListPartsResult>' + parts.map(([n, p]) =>
+        `<Part><PartNumber>${n}</PartNumber><ETag>&quot;${p.etag}&quot;</ETag><Size>${p.body.length}</Size></Part>`).join('') +
+        '</ListPartsResult>');
+    }
+    if (req.method === 'POST' && up) {
+      const nums = [...body.toString().matchAll(/<PartNumber>(\d+)<\/PartNumber>/g)].map((m) => Number(m[1]));
+      if (nums.some((n) => !up.parts.has(n))) return reply(res, req, 400, 'InvalidPart', 'a part is missing');
+      objects.set(up.key, { body: Buffer.concat(nums.map((n) => up.parts.get(n).body)), headers: {} });
+      uploads.delete(q.get('uploadId'));
+      console.log(`POST ${req.url} 200`);
+      res.writeHead(200);
+      return res.end('<CompleteMultipartUploadResult></CompleteMultipartUploadResult>');
+    }
+    if (req.method !== 'PUT' || (url.search && !up))
+      return reply(res, req, 501, 'NotImplemented', 'not implemented');
     if (req.headers['content-md5'] !== crypto.createHash('md5').update(body).digest('base64'))
       return reply(res, req, 400, 'BadDigest', 'Content-MD5 mismatch');
     if (req.headers['x-amz-checksum-sha256'] !== sha256(body).toString('base64'))
       return reply(res, req, 400, 'BadDigest', 'x-amz-checksum-sha256 mismatch');
-    const headers = {};
-    for (const [k, v] of Object.entries(req.headers)) if (k.startsWith('x-amz-meta-')) headers[k] = v;
-    objects.set(url.pathname, { body, headers });
+    const etag = crypto.createHash('md5').update(body).digest('hex');
+    if (up) {
+      up.parts.set(Number(q.get('partNumber')), { body, etag });
+    } else {
+      const headers = {};
+      for (const [k, v] of Object.entries(req.headers)) if (k.startsWith('x-amz-meta-')) headers[k] = v;
+      objects.set(url.pathname, { body, headers });
+    }
     console.log(`PUT ${req.url} 200`);
-    res.writeHead(200, { ETag: `"${crypto.createHash('md5').update(body).digest('hex')}"` });
+    res.writeHead(200, { ETag: `"${etag}"` });
     res.end();
   });
 }).listen(Number(port), '127.0.0.1', () => console.log(`listening ${port}`));
