@@ -16,7 +16,7 @@ s3_start() {
 	S3PID=$!
 	wait_for 15 curl -sf "http://127.0.0.1:$PORT/"
 }
-s3_stop() { kill "$S3PID" 2>/dev/null; wait "$S3PID" 2>/dev/null; }
+s3_stop() { kill "$S3PID" 2>/dev/null; wait "$S3PID" 2>/dev/null || true; }
 trap 'fs_cleanup; s3_stop' EXIT
 mkdir -p "$S3DIR"
 s3_start || { fail s3_server "s3rver did not start: $(tail -3 "$TESTS_TMP/s3rver.log")"; exit 0; }
@@ -250,4 +250,4 @@ else
 	fail s3_hung_server_times_out "state $(state "$D/mnt/web/h.txt"), mount answered in ${ms} ms"
 fi
 fs_umount "$D/mnt"
-kill $HPID 2>/dev/null; wait $HPID 2>/dev/null
+kill $HPID 2>/dev/null; wait $HPID 2>/dev/null || true
