@@ -22,8 +22,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,27 +30,26 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <iniparser.h>
 #include <openssl/evp.h>
 
 #include "../util/buf.h"
 #include "../util/hash.h"
 #include "../util/log.h"
+#include "net.h"
 #include "sigv4.h"
 #include "sink.h"
 
 #define MIN_PART (5u << 20)	/* S3's smallest part but the last */
-#define MAX_HEADERS 48
 
 struct s3 {
 	char *bucket, *region, *scheme_host;	/* "http://127.0.0.1:9000" */
 	char *host;				/* the Host header */
 	char *base;				/* URL up to the key: ".../bucket/" or "https://b.host/" */
 	char *path_base;			/* path up to the key: "/bucket/" or "/" */
-	const char *storage_class, *sse, *kms_key_id, *ca_file;
+	const char *storage_class, *sse, *kms_key_id;
 	char *access_key, *secret_key, *token;
-	long connect_timeout, timeout;
+	struct net_opts net;			/* timeouts, ca_file */
 	char mod[96];				/* "s3:logs" */
 };
 
@@ -226,9 +223,9 @@ static int s3_open(struct sink *sink, const struct cfg_section *sec, char *err, 
 	s->storage_class = cfg_str(sec, "storage_class");
 	s->sse = cfg_str(sec, "sse");
 	s->kms_key_id = cfg_str(sec, "kms_key_id");
-	s->ca_file = cfg_str(sec, "ca_file");
-	s->connect_timeout = (long)cfg_seconds(sec, "connect_timeout");
-	s->timeout = (long)cfg_seconds(sec, "timeout");
+	s->net.ca_file = cfg_str(sec, "ca_file");
+	s->net.connect_timeout = (long)cfg_seconds(sec, "connect_timeout");
+	s->net.timeout = (long)cfg_seconds(sec, "timeout");
 	rc = !s->bucket || !s->region ? -ENOMEM : endpoint_parse(s, sec, msg, sizeof(msg));
 	if (rc == 0)
 		rc = creds_load(s, sec, msg, sizeof(msg));
@@ -250,209 +247,51 @@ static void s3_close(struct sink *sink)
 
 /* ---- one request ---- */
 
-struct req {
-	const char *method;
-	const char *key;		/* object key, not encoded */
-	const char *query;		/* canonical query, "" if none */
-	int fd;				/* body from the spool file, or -1 */
-	uint64_t off, len;
-	const char *body;		/* or from memory */
-	size_t body_len;
-	const char *payload;		/* hex SHA-256 of the body */
-	struct sigv4_header extra[MAX_HEADERS];
-	char extra_buf[MAX_HEADERS][160];
-	size_t nextra;
-	/* answer */
-	long status;
-	struct buf resp;
-	char etag[128];
-	uint64_t sent;
-};
-
-static void req_header(struct req *r, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void req_header(struct req *r, const char *name, const char *fmt, ...)
+/*
+ * Signs R for KEY (NULL: the bucket) and QUERY (canonical, "" if none) with
+ * PAYLOAD (hex SHA-256 of the body) and sends it.  0, -EAGAIN or a
+ * permanent -errno with ERR; SlowDown and the like are retried.
+ */
+static int s3_send(struct s3 *s, struct sink_io *io, struct net_req *r, const char *key,
+		   const char *query, const char *payload, char *err, size_t errlen)
 {
-	va_list ap;
-
-	if (r->nextra == MAX_HEADERS)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(r->extra_buf[r->nextra], sizeof(r->extra_buf[0]), fmt, ap);
-	va_end(ap);
-	r->extra[r->nextra].name = name;
-	r->extra[r->nextra].value = r->extra_buf[r->nextra];
-	r->nextra++;
-}
-
-static size_t read_cb(char *p, size_t size, size_t n, void *arg)
-{
-	struct req *r = arg;
-	size_t want = size * n;
-	ssize_t got;
-
-	if (r->fd < 0) {
-		if (want > r->body_len - r->sent)
-			want = r->body_len - r->sent;
-		memcpy(p, r->body + r->sent, want);
-		r->sent += want;
-		return want;
-	}
-	if (want > r->len - r->sent)
-		want = (size_t)(r->len - r->sent);
-	if (want == 0)
-		return 0;
-	got = pread(r->fd, p, want, (off_t)(r->off + r->sent));
-	if (got <= 0)
-		return CURL_READFUNC_ABORT;
-	r->sent += (uint64_t)got;
-	return (size_t)got;
-}
-
-static size_t write_cb(char *p, size_t size, size_t n, void *arg)
-{
-	struct req *r = arg;
-
-	if (r->resp.len < (1 << 20))
-		buf_add(&r->resp, p, size * n);
-	return size * n;
-}
-
-static size_t header_cb(char *p, size_t size, size_t n, void *arg)
-{
-	struct req *r = arg;
-	size_t len = size * n;
-
-	if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
-		const char *v = p + 5;
-		while (*v == ' ')
-			v++;
-		snprintf(r->etag, sizeof(r->etag), "%.*s", (int)strcspn(v, "\r\n"), v);
-	}
-	return len;
-}
-
-static void *curl_make(void)
-{
-	return curl_easy_init();
-}
-
-static void curl_cleanup(void *h)
-{
-	curl_easy_cleanup(h);
-}
-
-/* Text between <TAG> and </TAG> in XML, from FROM on; NULL if absent. */
-static const char *xml_get(const char *xml, const char *tag, char *out, size_t outlen,
-			   const char **after)
-{
-	char open[64], close[64];
-	const char *a, *b;
-
-	snprintf(open, sizeof(open), "<%s>", tag);
-	snprintf(close, sizeof(close), "</%s>", tag);
-	a = xml ? strstr(xml, open) : NULL;
-	if (!a)
-		return NULL;
-	a += strlen(open);
-	b = strstr(a, close);
-	if (!b)
-		return NULL;
-	snprintf(out, outlen, "%.*s", (int)(b - a), a);
-	if (after)
-		*after = b + strlen(close);
-	return out;
-}
-
-/* Sends R; returns 0 (2xx), -EAGAIN or a permanent -errno, with ERR set. */
-static int req_send(struct s3 *s, struct sink_io *io, struct req *r, char *err, size_t errlen)
-{
-	CURL *h = sink_io_handle(io, curl_make, curl_cleanup);
-	struct sigv4_header hdr[MAX_HEADERS + 4];
-	struct curl_slist *list = NULL;
-	char date[32], auth[1024], path[4200], url[8400], line[1200];
+	struct sigv4_header hdr[NET_MAX_HEADERS];
+	char date[32], auth[1024], path[4200], what[4300], code[128] = "";
 	time_t now = time(NULL);
 	struct tm tm;
-	size_t nh = 0;
-	CURLcode cc;
 	int rc;
 
-	if (!h) {
-		snprintf(err, errlen, "cannot create a curl handle");
-		return -EAGAIN;
-	}
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(path, sizeof(path), "%s", s->path_base);
-	if (r->key)
-		sigv4_uri_encode(r->key, 1, path + strlen(path), sizeof(path) - strlen(path));
-	snprintf(url, sizeof(url), "%.*s%s%s%s", (int)(strlen(s->base) - strlen(s->path_base)),
-		 s->base, path, *r->query ? "?" : "", r->query);
-	hdr[nh++] = (struct sigv4_header){ "host", s->host };
-	hdr[nh++] = (struct sigv4_header){ "x-amz-content-sha256", r->payload };
-	hdr[nh++] = (struct sigv4_header){ "x-amz-date", date };
+	if (key)
+		sigv4_uri_encode(key, 1, path + strlen(path), sizeof(path) - strlen(path));
+	net_url(r, "%.*s%s%s%s", (int)(strlen(s->base) - strlen(s->path_base)), s->base, path,
+		*query ? "?" : "", query);
+	net_header(r, "host", "%s", s->host);
+	net_header(r, "x-amz-content-sha256", "%s", payload);
+	net_header(r, "x-amz-date", "%s", date);
 	if (s->token)
-		hdr[nh++] = (struct sigv4_header){ "x-amz-security-token", s->token };
-	for (size_t i = 0; i < r->nextra; i++)
-		hdr[nh++] = r->extra[i];
+		net_header(r, "x-amz-security-token", "%s", s->token);
+	if (r->oom)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->nhdr; i++)
+		hdr[i] = (struct sigv4_header){ r->hdr[i].name, r->hdr[i].value };
 	struct sigv4_request sr = {
-		.method = r->method, .path = path, .query = r->query, .headers = hdr, .nheaders = nh,
-		.payload_sha256 = r->payload, .amz_date = date, .region = s->region,
+		.method = r->method, .path = path, .query = query, .headers = hdr, .nheaders = r->nhdr,
+		.payload_sha256 = payload, .amz_date = date, .region = s->region,
 		.service = "s3", .access_key = s->access_key, .secret_key = s->secret_key,
 	};
-	rc = sigv4_sign(&sr, auth, sizeof(auth));
-	if (rc) {
+	if (sigv4_sign(&sr, auth, sizeof(auth))) {
 		snprintf(err, errlen, "cannot sign the request");
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < nh; i++) {
-		snprintf(line, sizeof(line), "%s: %s", hdr[i].name, hdr[i].value);
-		list = curl_slist_append(list, line);
-	}
-	snprintf(line, sizeof(line), "Authorization: %s", auth);
-	list = curl_slist_append(list, line);
-	list = curl_slist_append(list, "Expect:");
+	net_header(r, "authorization", "%s", auth);
 	memset(auth, 0, sizeof(auth));
-
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, s->connect_timeout);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, s->timeout);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (s->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_file);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-	if (strcmp(r->method, "PUT") == 0 || strcmp(r->method, "POST") == 0) {
-		curl_off_t len = (curl_off_t)(r->fd >= 0 ? r->len : r->body_len);
-		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, len);
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
-		curl_easy_setopt(h, CURLOPT_READDATA, r);
-	}
-	cc = curl_easy_perform(h);
-	curl_slist_free_all(list);
-	if (cc != CURLE_OK) {
-		snprintf(err, errlen, "%s %s: %s", r->method, r->key ? r->key : s->bucket,
-			 curl_easy_strerror(cc));
-		return -EAGAIN;
-	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	rc = http_status_to_errno(r->status);
-	if (rc) {
-		char code[128] = "", msg[400] = "";
-		xml_get(r->resp.p, "Code", code, sizeof(code), NULL);
-		xml_get(r->resp.p, "Message", msg, sizeof(msg), NULL);
-		snprintf(err, errlen, "%s %s: HTTP %ld%s%s%s%s", r->method, r->key ? r->key : s->bucket,
-			 r->status, code[0] ? ": " : "", code, msg[0] ? ": " : "", msg);
+	snprintf(what, sizeof(what), "%s %s", r->method, key ? key : s->bucket);
+	rc = net_send(io, &s->net, r, what, err, errlen);
+	if (rc && rc != -EAGAIN) {
+		net_xml_get(r->resp.p, "Code", code, sizeof(code), NULL);
 		if (strcmp(code, "SlowDown") == 0 || strcmp(code, "RequestTimeout") == 0 ||
 		    strcmp(code, "InternalError") == 0)
 			rc = -EAGAIN;
@@ -460,141 +299,75 @@ static int req_send(struct s3 *s, struct sink_io *io, struct req *r, char *err, 
 	return rc;
 }
 
-static void req_init(struct req *r, const char *method, const char *key, const char *query)
-{
-	memset(r, 0, sizeof(*r));
-	r->method = method;
-	r->key = key;
-	r->query = query ? query : "";
-	r->fd = -1;
-	r->payload = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-	buf_init(&r->resp);
-}
-
 /* ---- parts ---- */
 
-/* Reads part P of FD once: checks its SHA-256 against the spool's and
- * gives its MD5 and SHA-256 in base64 for the headers. */
-static int part_digest(int fd, const struct sink_part *p, char md5_b64[32], char sha_b64[48],
-		       char *err, size_t errlen)
-{
-	EVP_MD_CTX *md5 = EVP_MD_CTX_new(), *sha = EVP_MD_CTX_new();
-	unsigned char dm[16], ds[32], *buf = malloc(1 << 20);
-	char hex[65];
-	uint64_t done = 0;
-	int rc = 0;
-
-	if (!md5 || !sha || !buf) {
-		rc = -ENOMEM;
-		goto out_free;
-	}
-	EVP_DigestInit_ex(md5, EVP_md5(), NULL);
-	EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
-	while (done < p->length) {
-		size_t want = p->length - done < (1 << 20) ? (size_t)(p->length - done) : (1 << 20);
-		ssize_t n = pread(fd, buf, want, (off_t)(p->offset + done));
-		if (n <= 0) {
-			snprintf(err, errlen, "cannot read the spool file: %s", n < 0 ? "read error" : "short file");
-			rc = -EIO;
-			goto out_free;
-		}
-		EVP_DigestUpdate(md5, buf, (size_t)n);
-		EVP_DigestUpdate(sha, buf, (size_t)n);
-		done += (uint64_t)n;
-	}
-	EVP_DigestFinal_ex(md5, dm, NULL);
-	EVP_DigestFinal_ex(sha, ds, NULL);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", ds[i]);
-	if (strcmp(hex, p->sha256) != 0) {
-		snprintf(err, errlen, "part at %llu: SHA-256 mismatch in the spool (got %s, want %s): "
-			 "not sent", (unsigned long long)p->offset, hex, p->sha256);
-		rc = -EBADMSG;
-		goto out_free;
-	}
-	EVP_EncodeBlock((unsigned char *)md5_b64, dm, 16);
-	EVP_EncodeBlock((unsigned char *)sha_b64, ds, 32);
-out_free:
-	free(buf);
-	EVP_MD_CTX_free(md5);
-	EVP_MD_CTX_free(sha);
-	return rc;
-}
-
 /* Sends part IDX of O as the body of R (PutObject or UploadPart). */
-static int send_part(struct s3 *s, struct sink_io *io, struct req *r, int fd,
-		     const struct sink_object *o, size_t idx, char *err, size_t errlen)
+static int send_part(struct s3 *s, struct sink_io *io, struct net_req *r, int fd,
+		     const struct sink_object *o, size_t idx, const char *query, char *err,
+		     size_t errlen)
 {
 	const struct sink_part *p = &o->parts[idx];
 	char md5[32], sha[48];
-	int rc = part_digest(fd, p, md5, sha, err, errlen);
+	int rc = net_part_digest(fd, p, md5, sha, err, errlen);
 
 	if (rc)
 		return rc;
-	r->fd = fd;
-	r->off = p->offset;
-	r->len = p->length;
-	r->payload = p->sha256;
-	req_header(r, "content-md5", "%s", md5);
-	req_header(r, "x-amz-checksum-sha256", "%s", sha);
-	return req_send(s, io, r, err, errlen);
+	net_body_fd(r, fd, p->offset, p->length);
+	net_header(r, "content-md5", "%s", md5);
+	net_header(r, "x-amz-checksum-sha256", "%s", sha);
+	return s3_send(s, io, r, o->key, query, p->sha256, err, errlen);
 }
 
-static void object_headers(struct s3 *s, struct req *r, const struct sink_object *o)
+static void object_headers(struct s3 *s, struct net_req *r, const struct sink_object *o)
 {
-	req_header(r, "content-type", "%s", o->content_type);
+	char name[160];
+
+	net_header(r, "content-type", "%s", o->content_type);
 	for (size_t i = 0; i < o->nmeta; i++) {
-		char name[160];
 		snprintf(name, sizeof(name), "x-amz-meta-%s", o->meta[i].name);
-		req_header(r, strdup(name), "%s", o->meta[i].value);	/* freed in headers_free */
+		net_header(r, name, "%s", o->meta[i].value);
 	}
 	if (s->storage_class)
-		req_header(r, "x-amz-storage-class", "%s", s->storage_class);
+		net_header(r, "x-amz-storage-class", "%s", s->storage_class);
 	if (s->sse)
-		req_header(r, "x-amz-server-side-encryption", "%s", s->sse);
+		net_header(r, "x-amz-server-side-encryption", "%s", s->sse);
 	if (s->kms_key_id)
-		req_header(r, "x-amz-server-side-encryption-aws-kms-key-id", "%s", s->kms_key_id);
-}
-
-static void req_free(struct req *r)
-{
-	for (size_t i = 0; i < r->nextra; i++)
-		if (strncmp(r->extra[i].name, "x-amz-meta-", 11) == 0)
-			free((char *)r->extra[i].name);
-	buf_free(&r->resp);
+		net_header(r, "x-amz-server-side-encryption-aws-kms-key-id", "%s", s->kms_key_id);
 }
 
 static int put_single(struct s3 *s, struct sink_io *io, int fd, const struct sink_object *o,
 		      char *err, size_t errlen)
 {
-	struct req r;
+	struct net_req r;
 	int rc;
 
-	req_init(&r, "PUT", o->key, NULL);
+	net_req_init(&r, "PUT");
 	object_headers(s, &r, o);
-	rc = send_part(s, io, &r, fd, o, 0, err, errlen);
-	req_free(&r);
+	rc = send_part(s, io, &r, fd, o, 0, "", err, errlen);
+	net_req_free(&r);
 	return rc;
 }
 
 /* ---- multipart ---- */
 
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 static int mp_create(struct s3 *s, struct sink_io *io, const struct sink_object *o, char *id,
 		     size_t idlen, char *err, size_t errlen)
 {
-	struct req r;
+	struct net_req r;
 	int rc;
 
-	req_init(&r, "POST", o->key, "uploads=");
+	net_req_init(&r, "POST");
 	object_headers(s, &r, o);
-	req_header(&r, "x-amz-checksum-algorithm", "SHA256");
-	r.body = "";
-	rc = req_send(s, io, &r, err, errlen);
-	if (rc == 0 && !xml_get(r.resp.p, "UploadId", id, idlen, NULL)) {
+	net_header(&r, "x-amz-checksum-algorithm", "SHA256");
+	net_body_mem(&r, "", 0);
+	rc = s3_send(s, io, &r, o->key, "uploads=", EMPTY_SHA256, err, errlen);
+	if (rc == 0 && !net_xml_get(r.resp.p, "UploadId", id, idlen, NULL)) {
 		snprintf(err, errlen, "CreateMultipartUpload %s: no UploadId in the answer", o->key);
 		rc = -EAGAIN;
 	}
-	req_free(&r);
+	net_req_free(&r);
 	return rc;
 }
 
@@ -602,20 +375,20 @@ static int mp_part(struct s3 *s, struct sink_io *io, int fd, const struct sink_o
 		   const char *id, size_t idx, char *etag, size_t etaglen, char *err, size_t errlen)
 {
 	char query[512], enc[400];
-	struct req r;
+	struct net_req r;
 	int rc;
 
 	snprintf(query, sizeof(query), "partNumber=%zu&uploadId=%s", idx + 1,
 		 sigv4_uri_encode(id, 0, enc, sizeof(enc)));
-	req_init(&r, "PUT", o->key, query);
-	rc = send_part(s, io, &r, fd, o, idx, err, errlen);
+	net_req_init(&r, "PUT");
+	rc = send_part(s, io, &r, fd, o, idx, query, err, errlen);
 	if (rc == 0 && !r.etag[0]) {
 		snprintf(err, errlen, "UploadPart %zu of %s: no ETag in the answer", idx + 1, o->key);
 		rc = -EAGAIN;
 	}
 	if (rc == 0)
 		snprintf(etag, etaglen, "%s", r.etag);
-	req_free(&r);
+	net_req_free(&r);
 	return rc;
 }
 
@@ -648,12 +421,12 @@ static int mp_check(struct s3 *s, struct sink_io *io, const struct sink_object *
 {
 	char query[512], enc[400], num[32], size[32], etag[128];
 	const char *p;
-	struct req r;
+	struct net_req r;
 	int rc;
 
 	snprintf(query, sizeof(query), "max-parts=10000&uploadId=%s", sigv4_uri_encode(id, 0, enc, sizeof(enc)));
-	req_init(&r, "GET", o->key, query);
-	rc = req_send(s, io, &r, err, errlen);
+	net_req_init(&r, "GET");
+	rc = s3_send(s, io, &r, o->key, query, EMPTY_SHA256, err, errlen);
 	if (r.status == 405 || r.status == 501)
 		rc = -EOPNOTSUPP;
 	for (p = r.resp.p; rc == 0 && p && (p = strstr(p, "<Part>")); ) {
@@ -662,8 +435,9 @@ static int mp_check(struct s3 *s, struct sink_io *io, const struct sink_object *
 
 		if (!end)
 			break;
-		if (xml_get(p, "PartNumber", num, sizeof(num), NULL) && xml_get(p, "Size", size, sizeof(size), NULL) &&
-		    xml_get(p, "ETag", etag, sizeof(etag), NULL)) {
+		if (net_xml_get(p, "PartNumber", num, sizeof(num), NULL) &&
+		    net_xml_get(p, "Size", size, sizeof(size), NULL) &&
+		    net_xml_get(p, "ETag", etag, sizeof(etag), NULL)) {
 			n = (size_t)strtoul(num, NULL, 10);
 			if (n >= 1 && n <= o->nparts && etags[n - 1] &&
 			    strtoull(size, NULL, 10) == o->parts[n - 1].length &&
@@ -672,7 +446,7 @@ static int mp_check(struct s3 *s, struct sink_io *io, const struct sink_object *
 		}
 		p = end;
 	}
-	req_free(&r);
+	net_req_free(&r);
 	return rc;
 }
 
@@ -681,7 +455,7 @@ static int mp_complete(struct s3 *s, struct sink_io *io, const struct sink_objec
 {
 	char query[512], enc[400], hex[65], code[128];
 	struct buf body;
-	struct req r;
+	struct net_req r;
 	int rc;
 
 	buf_init(&body);
@@ -695,17 +469,15 @@ static int mp_complete(struct s3 *s, struct sink_io *io, const struct sink_objec
 	}
 	sha256_buf_hex(body.p, body.len, hex);
 	snprintf(query, sizeof(query), "uploadId=%s", sigv4_uri_encode(id, 0, enc, sizeof(enc)));
-	req_init(&r, "POST", o->key, query);
-	r.body = body.p;
-	r.body_len = body.len;
-	r.payload = hex;
-	req_header(&r, "content-type", "application/xml");
-	rc = req_send(s, io, &r, err, errlen);
-	if (rc == 0 && xml_get(r.resp.p, "Code", code, sizeof(code), NULL)) {
+	net_req_init(&r, "POST");
+	net_body_mem(&r, body.p, body.len);
+	net_header(&r, "content-type", "application/xml");
+	rc = s3_send(s, io, &r, o->key, query, hex, err, errlen);
+	if (rc == 0 && net_xml_get(r.resp.p, "Code", code, sizeof(code), NULL)) {
 		snprintf(err, errlen, "CompleteMultipartUpload %s: %s", o->key, code);
 		rc = -EAGAIN;	/* a 200 that carries an error */
 	}
-	req_free(&r);
+	net_req_free(&r);
 	buf_free(&body);
 	return rc;
 }
@@ -719,73 +491,25 @@ struct mp_send {
 	int fd;
 	const struct sink_object *o;
 	const char *id;
-	char **etags;			/* [nparts]; filled as parts are confirmed */
-	const bool *need;		/* [nparts]: send this one */
-	pthread_mutex_t lock;		/* guards next, rc, err and etags */
-	size_t next;
-	int rc;
-	char err[512];
+	char **etags;			/* [nparts]; each thread fills the slots it sends */
 };
 
-static void *mp_thread(void *arg)
+static int mp_send_one(void *arg, struct sink_io *io, size_t i, char *err, size_t errlen)
 {
 	struct mp_send *m = arg;
-	struct sink_io *io = sink_io_new();
 	struct sink_resume *res = m->o->resume;
+	char etag[128];
+	int rc;
 
-	for (;;) {
-		char etag[128], err[512];
-		size_t i;
-		int rc;
-
-		pthread_mutex_lock(&m->lock);
-		while (m->next < m->o->nparts && !m->need[m->next])
-			m->next++;
-		i = m->next++;
-		if (m->rc || i >= m->o->nparts || !io) {
-			if (!io && !m->rc)
-				m->rc = -ENOMEM;
-			pthread_mutex_unlock(&m->lock);
-			break;
-		}
-		pthread_mutex_unlock(&m->lock);
-		rc = mp_part(m->s, io, m->fd, m->o, m->id, i, etag, sizeof(etag), err, sizeof(err));
-		if (rc == 0 && res)
-			rc = res->save_part(res, i, etag);
-		pthread_mutex_lock(&m->lock);
-		if (rc == 0) {
-			free(m->etags[i]);
-			m->etags[i] = strdup(etag);
-			log_debug(m->s->mod, "%s: part %zu of %zu sent", m->o->key, i + 1, m->o->nparts);
-		} else if (m->rc == 0) {
-			m->rc = rc;
-			snprintf(m->err, sizeof(m->err), "%s", err);
-		}
-		pthread_mutex_unlock(&m->lock);
-	}
-	sink_io_free(io);
-	return NULL;
-}
-
-static int mp_send_parts(struct s3 *s, int fd, const struct sink_object *o, const char *id,
-			 char **etags, const bool *need, char *err, size_t errlen)
-{
-	struct mp_send m = { .s = s, .fd = fd, .o = o, .id = id, .etags = etags, .need = need };
-	pthread_t t[MP_THREADS];
-	int n = 0;
-
-	pthread_mutex_init(&m.lock, NULL);
-	for (int i = 0; i < MP_THREADS && (size_t)i < o->nparts; i++)
-		if (pthread_create(&t[n], NULL, mp_thread, &m) == 0)
-			n++;
-	if (n == 0)
-		mp_thread(&m);
-	for (int i = 0; i < n; i++)
-		pthread_join(t[i], NULL);
-	pthread_mutex_destroy(&m.lock);
-	if (m.rc)
-		snprintf(err, errlen, "%s", m.err);
-	return m.rc;
+	rc = mp_part(m->s, io, m->fd, m->o, m->id, i, etag, sizeof(etag), err, errlen);
+	if (rc == 0 && res)
+		rc = res->save_part(res, i, etag);
+	if (rc)
+		return rc;
+	free(m->etags[i]);
+	m->etags[i] = strdup(etag);
+	log_debug(m->s->mod, "%s: part %zu of %zu sent", m->o->key, i + 1, m->o->nparts);
+	return m->etags[i] ? 0 : -ENOMEM;
 }
 
 static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct sink_object *o,
@@ -795,6 +519,7 @@ static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct 
 	char id[300] = "";
 	char **etags = calloc(o->nparts, sizeof(*etags));
 	bool *ok = calloc(o->nparts, sizeof(*ok)), *need = calloc(o->nparts, sizeof(*need));
+	struct mp_send m = { .s = s, .fd = fd, .o = o, .id = id, .etags = etags };
 	int rc = 0;
 
 	if (!etags || !ok || !need) {
@@ -824,7 +549,7 @@ static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct 
 	for (int round = 0; round < 2; round++) {
 		for (size_t i = 0; i < o->nparts; i++)
 			need[i] = round == 0 ? !etags[i] : !ok[i];
-		rc = mp_send_parts(s, fd, o, id, etags, need, err, errlen);
+		rc = net_parallel(o->nparts, need, MP_THREADS, mp_send_one, &m, err, errlen);
 		if (rc)
 			break;
 		memset(ok, 0, o->nparts * sizeof(*ok));

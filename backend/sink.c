@@ -49,6 +49,7 @@ const struct sink_ops *const sink_types[] = {
 struct sink_io {
 	void *curl;			/* a CURL * once a network sink used this worker; else NULL */
 	void (*curl_cleanup)(void *);	/* frees curl; set together with it */
+	long retry_after;		/* seconds asked by the server in this put(), or -1 */
 };
 
 const struct sink_ops *sink_find(const char *type)
@@ -181,6 +182,7 @@ int sink_put(struct sink *s, struct sink_io *io, const struct sink_object *o,
 
 	if (errlen)
 		err[0] = '\0';
+	sink_io_set_retry_after(io, -1);
 	rc = s->ops->put(s, io, o, err, errlen);
 	if (rc == 0) {
 		if (errlen)
@@ -194,7 +196,22 @@ int sink_put(struct sink *s, struct sink_io *io, const struct sink_object *o,
 
 struct sink_io *sink_io_new(void)
 {
-	return calloc(1, sizeof(struct sink_io));
+	struct sink_io *io = calloc(1, sizeof(*io));
+
+	if (io)
+		io->retry_after = -1;
+	return io;
+}
+
+void sink_io_set_retry_after(struct sink_io *io, long seconds)
+{
+	if (io)
+		io->retry_after = seconds;
+}
+
+long sink_io_retry_after(const struct sink_io *io)
+{
+	return io ? io->retry_after : -1;
 }
 
 void sink_io_free(struct sink_io *io)

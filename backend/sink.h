@@ -118,6 +118,11 @@ void sink_io_free(struct sink_io *io);	/* NULL-safe */
  * released with CLEANUP by sink_io_free(); NULL if MAKE failed.  Keeping
  * one handle per worker keeps its connections alive between objects. */
 void *sink_io_handle(struct sink_io *io, void *(*make)(void), void (*cleanup)(void *));
+/* A server's Retry-After, in seconds, for the put() under way: the worker
+ * waits at least that long before the next attempt.  sink_put() clears it
+ * (-1: none) before each put(). */
+void sink_io_set_retry_after(struct sink_io *io, long seconds);
+long sink_io_retry_after(const struct sink_io *io);
 
 /* A key (or, PREFIX, a sink prefix: may be empty or end with '/') is
  * relative segments, none empty, "." or "..", without control characters:

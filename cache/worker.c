@@ -7,7 +7,8 @@
  * so an older version never lands after a newer one), marks it inflight,
  * drops the lock and calls the sink.  Each worker owns its struct sink_io.
  * Results: delivered; -EAGAIN queued again after an exponential backoff with
- * jitter capped at retry_max; anything else failed for good (flowctl retry
+ * jitter capped at retry_max (or after the server's Retry-After, when it
+ * gave one); anything else failed for good (flowctl retry
  * re-queues it).  When every delivery of an object is delivered, its data
  * file is removed.
  *
@@ -307,7 +308,7 @@ static void sink_error(struct cache *c, struct sink_slot *s, const char *err, do
 }
 
 /* Records the outcome of J; lock held. */
-static void finish(struct cache *c, struct job *j, int rc, const char *err)
+static void finish(struct cache *c, struct job *j, int rc, const char *err, long retry_after)
 {
 	double now = now_real();
 	char mod[96];
@@ -325,6 +326,8 @@ static void finish(struct cache *c, struct job *j, int rc, const char *err)
 		log_info(mod, "delivered %s (%llu bytes)", j->key, (unsigned long long)j->o.size);
 	} else if (rc == -EAGAIN) {
 		double delay = backoff(c, j->attempts + 1);
+		if (retry_after > 0)	/* the server's word, within an hour */
+			delay = retry_after < 3600 ? (double)retry_after : 3600.0;
 		db_exec(c, "UPDATE deliveries SET state = 'queued', attempts = attempts + 1, "
 			"next_try = ?, last_error = ? WHERE object = ? AND sink = ?",
 			"dtit", now + delay, err, j->id, j->sink);
@@ -401,7 +404,7 @@ void *worker_main(void *arg)
 			rc = sink_put(j.slot->sink, io, &j.o, err, sizeof(err));
 			pthread_mutex_lock(&c->lock);
 		}
-		finish(c, &j, rc, err);
+		finish(c, &j, rc, err, rc == -EAGAIN ? sink_io_retry_after(io) : -1);
 		job_free(&j);
 		pthread_cond_broadcast(&c->work_cond);
 	}
