@@ -8,6 +8,9 @@
  * and goes on with the NEXT number: a line whose write() failed is never
  * written again, so the sink may hold it at most once.  Every line whose
  * write() returned success is recorded in ACKFILE ("N\n") after the fact.
+ *
+ * COUNT 0 means until the file named by $APPENDER_STOP exists (checked
+ * every line); $APPENDER_DELAY_US sleeps that long between lines.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +21,8 @@
 
 int main(int argc, char **argv)
 {
+	const char *stop = getenv("APPENDER_STOP"), *delay = getenv("APPENDER_DELAY_US");
+	useconds_t pause = delay ? (useconds_t)strtoul(delay, NULL, 10) : 0;
 	FILE *ack;
 	long count;
 	int fd = -1;
@@ -28,12 +33,20 @@ int main(int argc, char **argv)
 	ack = fopen(argv[4], "w");
 	if (!ack)
 		return 1;
-	for (long n = 1; n <= count; n++) {
+	for (long n = 1; count == 0 || n <= count; n++) {
 		char line[128];
-		int len = snprintf(line, sizeof(line), "%s %ld\n", argv[2], n);
+		int len;
+
+		if (count == 0 && (!stop || access(stop, F_OK) == 0))
+			break;
+		if (pause)
+			usleep(pause);
+		len = snprintf(line, sizeof(line), "%s %ld\n", argv[2], n);
 
 		while (fd < 0) {
 			fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT, 0644);
+			if (fd < 0 && count == 0 && access(stop, F_OK) == 0)
+				goto out;
 			if (fd < 0)
 				usleep(50 * 1000);
 		}
@@ -44,6 +57,7 @@ int main(int argc, char **argv)
 		close(fd);	/* this number is lost for good; never repeated */
 		fd = -1;
 	}
+out:
 	if (fd >= 0 && close(fd) < 0)
 		fprintf(stderr, "appender: close: %s\n", strerror(errno));
 	fclose(ack);

@@ -1,0 +1,163 @@
+# tests/e2e/faultlib.sh - what the fault suite's scripts share (source it
+# after lib.sh): an s3rver behind faultproxy.js, writers that keep copying
+# files and appending lines while faults happen and record what was
+# acknowledged, and the final check that every acknowledged file and line
+# is in the bucket exactly once and byte-identical.
+#
+# FAULT_SECONDS sets how long each fault lasts (make check uses a short
+# budget; make check-faults a longer one).
+
+: "${FAULT_SECONDS:=6}"
+S3RVER=tests/node_modules/s3rver/bin/s3rver.js
+need_s3rver() {	# SCRIPT
+	if [ ! -f "$S3RVER" ] || ! command -v node >/dev/null; then
+		skip "$1" "s3rver is not installed (npm ci --prefix tests)"
+		exit 0
+	fi
+}
+
+PORT=$((20000 + RANDOM % 20000))	# s3rver
+PPORT=$((PORT + 1)) CPORT=$((PORT + 2))	# the proxy and its control port
+S3DIR=$TESTS_TMP/s3data
+S3PID= PXPID=
+s3_start() {
+	mkdir -p "$S3DIR"
+	node --openssl-legacy-provider "$S3RVER" -d "$S3DIR" -a 127.0.0.1 -p $PORT \
+		--configure-bucket bkt >>"$TESTS_TMP/s3rver.log" 2>&1 &
+	S3PID=$!
+	wait_for 15 curl -sf "http://127.0.0.1:$PORT/"
+}
+s3_stop() { [ -n "$S3PID" ] && kill -CONT "$S3PID" 2>/dev/null; kill "$S3PID" 2>/dev/null; wait "$S3PID" 2>/dev/null; S3PID=; }
+proxy_start() {
+	node tests/e2e/faultproxy.js $PPORT $CPORT $PORT >>"$TESTS_TMP/proxy.log" 2>&1 &
+	PXPID=$!
+	wait_for 10 curl -sf "http://127.0.0.1:$CPORT/mode?m=pass"
+}
+proxy_stop() { kill "$PXPID" 2>/dev/null; wait "$PXPID" 2>/dev/null; PXPID=; }
+fault() {	# MODE [RATE]
+	curl -sf "http://127.0.0.1:$CPORT/mode?m=$1&rate=${2:-1}" >/dev/null
+}
+trap 'touch "${D:-/nonexistent}/stop" 2>/dev/null; fs_cleanup; proxy_stop; s3_stop' EXIT
+
+s3get() {	# KEY
+	curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER \
+		-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://127.0.0.1:$PORT/bkt/$1"
+}
+s3keys() {	# PREFIX: every key under it (s3rver lists 1,000 at a time)
+	local marker= page
+	while :; do
+		page=$(curl -sf "http://127.0.0.1:$PORT/bkt?prefix=$1&max-keys=1000&marker=$marker") || return 1
+		grep -o '<Key>[^<]*</Key>' <<<"$page" | sed 's/<[^>]*>//g'
+		grep -q '<IsTruncated>true</IsTruncated>' <<<"$page" || break
+		marker=$(grep -o '<Key>[^<]*</Key>' <<<"$page" | tail -n 1 | sed 's/<[^>]*>//g')
+	done
+}
+
+# fault_case NAME [EXTRA-INI]: a case whose flow web delivers to sink s3
+# through the proxy, with short timeouts so that faults cost seconds.
+fault_case() {
+	new_case "$1"
+	printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' > "$D/cred"
+	chmod 600 "$D/cred"
+	sed -i 's/^part_size = 64K$/part_size = 5M/; s/^sinks = out$/sinks = s3/; s/^retry_max = 2s$/retry_max = 1s/' "$D/flowfs.ini"
+	cat >> "$D/flowfs.ini" <<INI
+[sink.s3]
+type = s3
+bucket = bkt
+endpoint = http://127.0.0.1:$PPORT
+path_style = yes
+credentials = $D/cred
+prefix = $1/
+connect_timeout = 2s
+timeout = 3s
+${2:-}
+INI
+	mkdir -p "$D/src"
+	APPENDER=$TESTS_TMP/appender
+	[ -x "$APPENDER" ] || cc -O2 -o "$APPENDER" tests/e2e/appender.c
+}
+
+# file_writer: copies new files into the flow until $D/stop exists; each
+# file whose cp succeeded is listed in $D/acked.  Every 40th is 6 MiB
+# (a multipart upload); the others are 0-128 KiB.
+file_writer() {
+	local i=0 n size
+	while [ ! -e "$D/stop" ]; do
+		i=$((i + 1))
+		n=r${WROUND}f$i.bin
+		size=$(( i % 40 == 0 ? 6 * 1024 * 1024 : RANDOM * 4 ))
+		head -c "$size" /dev/urandom > "$D/src/$n"
+		if cp "$D/src/$n" "$D/mnt/web/$n" 2>/dev/null; then
+			echo "$n" >> "$D/acked"
+		fi
+		sleep 0.05
+	done
+}
+
+# writers_start / writers_stop: one file writer and two line appenders
+# (app.log); each start is a new round R whose names never repeat: files
+# rRfN.bin, lines "rRwW N" with the acknowledged N in $D/ack.rRwW.
+writers_start() {
+	rm -f "$D/stop"
+	WROUND=$((${WROUND:-0} + 1))
+	file_writer &
+	WPIDS=$!
+	for w in 1 2; do
+		APPENDER_STOP=$D/stop APPENDER_DELAY_US=2000 "$APPENDER" "$D/mnt/web/app.log" "r${WROUND}w$w" 0 "$D/ack.r${WROUND}w$w" &
+		WPIDS="$WPIDS $!"
+	done
+}
+writers_stop() {
+	touch "$D/stop"
+	# shellcheck disable=SC2086
+	wait $WPIDS 2>/dev/null
+}
+
+# check_delivered PREFIX: every acknowledged file is in the bucket under
+# PREFIX/web/ byte-identical, and every acknowledged line of app.log is in
+# its chunks exactly once (no line at all twice).  Sets WHY on failure.
+check_delivered() {
+	local p=$1 n bad=0 missing=0 keys
+	WHY=
+	keys=$(s3keys "$p/web/") || { WHY="cannot list the bucket"; return 1; }
+	while IFS= read -r n; do
+		[ -n "$n" ] || continue
+		if ! grep -qx "$p/web/$n" <<<"$keys"; then
+			missing=$((missing + 1))
+		elif ! s3get "$p/web/$n" | cmp -s - "$D/src/$n"; then
+			bad=$((bad + 1))
+		fi
+	done < "$D/acked"
+	[ "$missing" = 0 ] && [ "$bad" = 0 ] || WHY="files: $missing missing, $bad different of $(wc -l < "$D/acked")"
+	: > "$D/lines"
+	while IFS= read -r k; do
+		s3get "$k" | gzip -dc >> "$D/lines" || WHY="$WHY; chunk $k is not valid gzip"
+	done < <(grep '/app\.log-' <<<"$keys")
+	local dup
+	dup=$(sort "$D/lines" | uniq -d | head -n 3 | tr '\n' ' ')
+	[ -z "$dup" ] || WHY="$WHY; lines twice: $dup"
+	local a w lost
+	for a in "$D"/ack.*; do
+		w=${a##*/ack.}
+		lost=$(comm -23 <(sed "s/^/$w /" "$a" | sort) <(grep "^$w " "$D/lines" | sort) | wc -l)
+		[ "$lost" = 0 ] || WHY="$WHY; $w: $lost of $(wc -l < "$a") acknowledged lines missing"
+	done
+	[ -z "$WHY" ]
+}
+
+# Threads and open fds of the daemon serving MNT.
+daemon_threads() { ls "/proc/${FS_PID[$1]}/task" | wc -l; }
+daemon_fds() { ls "/proc/${FS_PID[$1]}/fd" | wc -l; }
+
+# probe_ms MNT: the slowest of ls, stat and cat .status on the mount, in ms.
+probe_ms() {
+	local t0 t1 worst=0 ms
+	for cmd in "ls $1/web" "stat $1/web" "cat $1/web/.status" "cat $1/.status"; do
+		t0=$(date +%s%N)
+		$cmd >/dev/null 2>&1
+		t1=$(date +%s%N)
+		ms=$(( (t1 - t0) / 1000000 ))
+		[ "$ms" -gt "$worst" ] && worst=$ms
+	done
+	echo "$worst"
+}
