@@ -699,7 +699,7 @@ static int put_blocks(struct azure *a, struct sink_io *io, int fd, const struct 
 		bad = 0;
 		for (size_t i = 0; i < o->nparts; i++)
 			bad += !ok[i];
-		if (bad == 0)
+		if (bad == 0 || round == 1)
 			break;
 		log_warn(a->mod, "%s: the server lacks %zu blocks: sending them again", o->key, bad);
 	}

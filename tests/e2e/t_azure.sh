@@ -96,6 +96,32 @@ else
 fi
 fs_umount "$D/mnt"
 
+# --- blocks the spool believes sent but the server lacks (Get Block List)
+# are sent again before Put Block List
+az_case lostblocks
+sed -i "s|^endpoint = .*|endpoint = http://127.0.0.1:$((PORT + 1))/devstoreaccount1|" "$D/flowfs.ini"
+fs_mount "$D/flowfs.ini" "$D/mnt"	# nobody listens there: the upload starts, no block gets through
+head -c $((17 * 1024 * 1024)) /dev/urandom > "$D/l.bin"
+cp "$D/l.bin" "$D/mnt/web/l.bin"
+wait_for 15 grep -q 'retrying in' "$D/log"
+fs_umount "$D/mnt"
+obj=$(sqlite3 "$D/spool/flowfs.db" "SELECT object FROM deliveries WHERE sink = 'az' AND upload_id = 'blocks'")
+for i in 0 1 2 3; do
+	sqlite3 "$D/spool/flowfs.db" "INSERT INTO part_ids VALUES(${obj:-0}, 'az', $i, 'never-sent')"
+done
+sed -i "s|^endpoint = .*|endpoint = $EP|" "$D/flowfs.ini"
+fs_mount "$D/flowfs.ini" "$D/mnt"
+"$FLOWCTL" retry "$D/mnt" >/dev/null
+"$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
+if [ -n "$obj" ] && azget lostblocks/web/l.bin | cmp -s - "$D/l.bin" &&
+   grep -q 'lostblocks/web/l.bin: the server lacks 4 blocks' "$D/log" &&
+   [ "$(grep -c 'lostblocks/web/l.bin: block [0-9] of 4 sent' "$D/log")" = 4 ]; then
+	ok azure_lost_blocks_resent
+else
+	fail azure_lost_blocks_resent "object '$obj'; $(grep -c 'block [0-9] of 4 sent' "$D/log") block sends"
+fi
+fs_umount "$D/mnt"
+
 # --- a wrong key fails for good, visibly, and the key never shows
 az_case wrongkey
 printf '%s\n' "$WRONGKEY" > "$D/key"
