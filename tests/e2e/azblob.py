@@ -7,6 +7,7 @@
 #   azblob.py ENDPOINT get CONTAINER/BLOB        body to stdout
 #   azblob.py ENDPOINT head CONTAINER/BLOB       "name: value" lines
 #   azblob.py ENDPOINT blocks CONTAINER/BLOB     committed block names
+#   azblob.py ENDPOINT sas PERMISSIONS           an account SAS token (blob service)
 #
 # ENDPOINT is http://127.0.0.1:PORT/devstoreaccount1.  Exit 1 on an HTTP error.
 import base64
@@ -43,11 +44,21 @@ def request(method, url, params):
     return urllib.request.urlopen(req, timeout=30)
 
 
+def account_sas(perms):
+    q = {"sv": "2020-08-04", "ss": "b", "srt": "sco", "sp": perms, "se": "2099-01-01T00:00:00Z",
+         "spr": "https,http"}
+    sts = "\n".join([ACCOUNT, q["sp"], q["ss"], q["srt"], "", q["se"], "", q["spr"], q["sv"], ""])
+    q["sig"] = base64.b64encode(hmac.new(KEY, sts.encode(), hashlib.sha256).digest()).decode()
+    return urllib.parse.urlencode(q)
+
+
 def main():
     ep, cmd, what = sys.argv[1], sys.argv[2], sys.argv[3]
     url = ep.rstrip("/") + "/" + urllib.parse.quote(what)
     try:
-        if cmd == "mkcontainer":
+        if cmd == "sas":
+            print(account_sas(what))
+        elif cmd == "mkcontainer":
             request("PUT", url, {"restype": "container"})
         elif cmd == "get":
             sys.stdout.buffer.write(request("GET", url, {}).read())

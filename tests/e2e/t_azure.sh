@@ -139,6 +139,42 @@ else
 fi
 fs_umount "$D/mnt"
 
+# --- a SAS token instead of the key: blobs and blocks arrive; a read-only
+# token is a visible 403 and the token never shows
+az_sas_case() {	# NAME PERMISSIONS
+	az_case "$1"
+	python3 tests/e2e/azblob.py "$EP" sas "$2" > "$D/sas"
+	chmod 600 "$D/sas"
+	sed -i "s|^key_file = .*|sas_file = $D/sas|" "$D/flowfs.ini"
+}
+az_sas_case sas rwc
+fs_mount "$D/flowfs.ini" "$D/mnt"
+head -c $((11 * 1024 * 1024)) /dev/urandom > "$D/s.bin"
+cp "$D/s.bin" "$D/mnt/web/s.bin"
+echo small > "$D/mnt/web/small.txt"
+"$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
+if azget sas/web/s.bin | cmp -s - "$D/s.bin" && [ "$(azget sas/web/small.txt)" = small ] && log_clean; then
+	ok azure_sas_token
+else
+	fail azure_sas_token "blobs not delivered through the SAS"
+fi
+fs_umount "$D/mnt"
+az_sas_case sasro r
+sig=$(sed 's/.*sig=//' "$D/sas")
+fs_mount "$D/flowfs.ini" "$D/mnt"
+echo payload > "$D/mnt/web/r.txt"
+wait_for 20 is_state "$D/mnt/web/r.txt" failed
+st=$(cat "$D/mnt/web/.status")
+leak=$(cat "$D/mnt/web/.status" "$D/mnt/.status" "$D/mnt/web/.flow" "$D/log"; "$FLOWCTL" status "$D/mnt")
+if [ "$(state "$D/mnt/web/r.txt")" = failed ] && [ -n "$sig" ] &&
+   jq -e '.sinks.az.last_error | test("403.*AuthorizationPermissionMismatch")' <<<"$st" >/dev/null &&
+   ! grep -qF -e "$sig" -e "$(python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]))' "$sig")" <<<"$leak"; then
+	ok azure_sas_read_only_403_token_hidden
+else
+	fail azure_sas_read_only_403_token_hidden "state $(state "$D/mnt/web/r.txt"), status '$(jq -c .sinks.az.last_error <<<"$st")'"
+fi
+fs_umount "$D/mnt"
+
 # --- a key_file others may read is refused at mount
 az_case badmode
 chmod 644 "$D/key"
