@@ -52,12 +52,14 @@ fs_mount "$D/flowfs.ini" "$D/mnt"
 : > "$D/f0"; head -c 1000 /dev/urandom > "$D/f1k"
 head -c $((17 * 1024 * 1024)) /dev/urandom > "$D/f17m"
 cp "$D/f0" "$D/f1k" "$D/f17m" "$D/mnt/web/"
+cp "$D/f1k" "$D/mnt/web/a b+c.txt"
 exec 3>"$D/mnt/web/meta.txt"; echo m >&3
 setfattr -n user.meta.owner -v alice "$D/mnt/web/meta.txt"
 exec 3>&-
 "$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
 bad=
 for f in f0 f1k f17m; do azget "sizes/web/$f" | cmp -s - "$D/$f" || bad="$bad $f"; done
+azget "sizes/web/a b+c.txt" | cmp -s - "$D/f1k" || bad="$bad 'a b+c.txt'"
 nblocks=$(python3 tests/e2e/azblob.py "$EP" blocks cont/sizes/web/f17m | wc -l)
 if [ -z "$bad" ] && [ "$nblocks" = 4 ] && log_clean; then
 	ok azure_sizes_identical
