@@ -28,7 +28,8 @@
 #define SINK_TYPE_LIST(X) \
 	X(dir) \
 	X(s3) \
-	X(gcs)
+	X(gcs) \
+	X(http)
 
 #define SINK_DECLARE(t) extern const struct sink_ops t##_sink_ops;
 SINK_TYPE_LIST(SINK_DECLARE)
