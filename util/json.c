@@ -155,7 +155,7 @@ bool json_is_object(const char *p, size_t n)
 
 int json_get(const char *p, size_t n, const char *key, const char **val, size_t *vlen)
 {
-	const char *end = p + n, *k, *v;
+	const char *end = p + n, *k, *kend, *v;
 	size_t klen = strlen(key);
 
 	p = json_ws(p, end);
@@ -168,13 +168,14 @@ int json_get(const char *p, size_t n, const char *key, const char **val, size_t 
 		k = p;
 		if (!(p = json_skip_string(p, end)))
 			return -EINVAL;
+		kend = p;
 		p = json_ws(p, end);
 		if (p >= end || *p != ':')
 			return -EINVAL;
 		v = json_ws(p + 1, end);
 		if (!(p = json_skip(v, end, 1)))
 			return -EINVAL;
-		if ((size_t)(p - k) == klen + 2 && memcmp(k + 1, key, klen) == 0) {
+		if ((size_t)(kend - k) == klen + 2 && memcmp(k + 1, key, klen) == 0) {
 			*val = v;
 			*vlen = (size_t)(p - v);
 			return 0;
