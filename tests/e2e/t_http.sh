@@ -238,5 +238,59 @@ else
 	fail http_redirect_not_followed_retried "state while redirected '$s1', last_error $st, to /elsewhere: $(rx_reqs /elsewhere | wc -l)"
 fi
 fs_umount "$D/mnt"
+# --- follow_redirects = yes: the body (from the spool file) follows a 302
+http_case follow <<<"follow_redirects = yes"
+rx_ctl "mode=redirect&count=1"
+fs_mount "$D/flowfs.ini" "$D/mnt"
+head -c 200000 /dev/urandom > "$D/f.bin"
+cp "$D/f.bin" "$D/mnt/web/f.bin"
+"$FLOWCTL" sync "$D/mnt" --timeout 30 >/dev/null
+b=$(rx_reqs /elsewhere | jq -r 'select(.status == 200 and .headers["x-flowfs-key"] == "web/f.bin") | .body')
+if [ -n "$b" ] && cmp -s "$RX/$b" "$D/f.bin" && [ "$(rx_reqs /follow | jq -r .status)" = 302 ]; then
+	ok http_follow_redirects_yes
+else
+	fail http_follow_redirects_yes "to /follow: $(rx_reqs /follow | jq -r .status | tr '\n' ' '), to /elsewhere: $(rx_reqs /elsewhere | jq -c '[.status, .len]' | tr '\n' ' ')"
+fi
+fs_umount "$D/mnt"
+rx_ctl "mode=ok"
+
+# --- a spool part altered after sealing is caught and nothing is sent
+http_case corrupt <<<"url = http://127.0.0.1:1/nobody"
+sed -i "0,/^url = http:\/\/127.0.0.1:$PORT\/corrupt$/{//d}" "$D/flowfs.ini"
+fs_mount "$D/flowfs.ini" "$D/mnt"	# nobody listens on port 1: deliveries wait
+head -c 200000 /dev/urandom > "$D/c.bin"
+cp "$D/c.bin" "$D/mnt/web/c.bin"
+wait_for 15 grep -q 'retrying in' "$D/log"
+fs_umount "$D/mnt"
+f=$(ls "$D/spool/data/" | head -1)
+printf 'X' | dd of="$D/spool/data/$f" bs=1 seek=1000 conv=notrunc status=none
+sed -i "s|^url = http://127.0.0.1:1/nobody|url = http://127.0.0.1:$PORT/corrupt|" "$D/flowfs.ini"
+fs_mount "$D/flowfs.ini" "$D/mnt"
+"$FLOWCTL" retry "$D/mnt" >/dev/null
+wait_for 15 is_state "$D/mnt/web/c.bin" failed
+if is_state "$D/mnt/web/c.bin" failed && [ -z "$(rx_reqs /corrupt)" ] &&
+   jq -e '.sinks.web.last_error | test("SHA-256 mismatch")' "$D/mnt/web/.status" >/dev/null; then
+	ok http_corrupt_part_never_sent
+else
+	fail http_corrupt_part_never_sent "state $(state "$D/mnt/web/c.bin"), $(rx_reqs /corrupt | wc -l) requests, $(jq -c .sinks.web.last_error "$D/mnt/web/.status")"
+fi
+fs_umount "$D/mnt"
+
+# --- events: an xz stream is unpacked; user.meta.flowfs.* is refused
+http_case evxz <<<"mode = events"
+sed -i 's/^\[flow.web\]$/[flow.web]\ncompress = xz/' "$D/flowfs.ini"
+fs_mount "$D/flowfs.ini" "$D/mnt"
+for i in $(seq 20); do echo "{\"x\":$i,\"s\":\"l\\u00e9\"}" >> "$D/mnt/web/x.log"; done
+exec 3>"$D/mnt/web/n.txt"
+setfattr -n user.meta.flowfs.event_time -v 1 "$D/mnt/web/n.txt" 2>/dev/null && refused=no || refused=yes
+exec 3>&-
+"$FLOWCTL" sync "$D/mnt" --timeout 30 >/dev/null
+all=$(for b in $(rx_reqs /evxz | jq -r 'select(.status == 200 and (.headers["x-flowfs-key"] | endswith(".xz"))) | .body'); do cat "$RX/$b"; echo; done | jq -s -c 'add | map(.x) | sort')
+if [ "$all" = "$(seq 20 | jq -s -c .)" ] && [ "$refused" = yes ]; then
+	ok http_events_xz_stream_unpacked
+else
+	fail http_events_xz_stream_unpacked "lines $all, user.meta.flowfs.* refused: $refused"
+fi
+fs_umount "$D/mnt"
 rx_stop
 exit 0
