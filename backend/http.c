@@ -535,12 +535,20 @@ static size_t progress_load(const struct sink_object *o, uint64_t unit)
 	return (size_t)n;
 }
 
-static int progress_save(const struct sink_object *o, uint64_t unit, size_t done)
+/* Records that DONE requests are confirmed.  A failure here is only logged:
+ * the data did arrive, and the worst outcome is that a later attempt sends
+ * those requests again (with the same Idempotency-Key). */
+static void progress_save(const struct http *h, const struct sink_object *o, uint64_t unit,
+			  size_t done)
 {
-	char id[64];
+	char id[64], why[128];
+	int rc;
 
 	snprintf(id, sizeof(id), "events:%llu:%zu", (unsigned long long)unit, done);
-	return o->resume->save_upload(o->resume, id);
+	rc = o->resume->save_upload(o->resume, id);
+	if (rc)
+		log_warn(h->mod, "%s: cannot record the progress of its events: %s", o->key,
+			 log_errstr(rc, why, sizeof(why)));
 }
 
 /* ---- events mode: JSON lines ---- */
@@ -722,7 +730,7 @@ static int put_json_lines(const struct http *h, struct sink_io *io, const struct
 		rc = http_send(h, io, &r, what, err, errlen);
 		net_req_free(&r);
 		if (rc == 0)
-			rc = progress_save(o, h->batch_bytes, i + 1);
+			progress_save(h, o, h->batch_bytes, i + 1);
 	}
 	buf_free(&batch);
 	if (rc == 0)
@@ -796,7 +804,7 @@ static int put_file_events(const struct http *h, struct sink_io *io, int fd,
 		rc = http_send(h, io, &r, what, err, errlen);
 		net_req_free(&r);
 		if (rc == 0)
-			rc = progress_save(o, EVENT_PART, i + 1);
+			progress_save(h, o, EVENT_PART, i + 1);
 	}
 	buf_free(&body);
 	free(raw);
