@@ -118,6 +118,19 @@ static size_t read_cb(char *p, size_t size, size_t n, void *arg)
 	return (size_t)got;
 }
 
+/* curl rewinds the body to send it again (a followed redirect, an auth
+ * round): both body kinds are random-access. */
+static int seek_cb(void *arg, curl_off_t off, int origin)
+{
+	struct net_req *r = arg;
+	uint64_t len = r->fd >= 0 ? r->len : r->body_len;
+
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	r->sent = (uint64_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
 static size_t write_cb(char *p, size_t size, size_t n, void *arg)
 {
 	struct net_req *r = arg;
@@ -297,6 +310,8 @@ int net_send(struct sink_io *io, const struct net_opts *o, struct net_req *r, co
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, len);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
 		curl_easy_setopt(h, CURLOPT_READDATA, r);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, seek_cb);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, r);
 	}
 	cc = curl_easy_perform(h);
 	curl_easy_setopt(h, CURLOPT_USERPWD, NULL);	/* keep no secret in the handle */

@@ -29,7 +29,8 @@
 	X(dir) \
 	X(s3) \
 	X(gcs) \
-	X(azure)
+	X(azure) \
+	X(http)
 
 #define SINK_DECLARE(t) extern const struct sink_ops t##_sink_ops;
 SINK_TYPE_LIST(SINK_DECLARE)

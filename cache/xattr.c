@@ -5,6 +5,11 @@
  *   user.flowfs.sha256  the object's SHA-256, once sealed (read-only)
  *   user.meta.NAME      object metadata, settable until delivery starts;
  *                       sinks send it as x-amz-meta-NAME and the like
+ *   user.flowfs.event_time, user.flowfs.valid_time
+ *                       settable like user.meta.*; kept in xmeta as
+ *                       "flowfs.event_time" etc. (the http sink sends them
+ *                       as x-flowcore-event-time / -valid-time); user.meta.
+ *                       names may not start with "flowfs."
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +21,17 @@
 #define META_PREFIX "user.meta."
 #define META_NAME_MAX 128
 #define META_VALUE_MAX 2048
+
+/* The xmeta name of xattr NAME: "owner" for user.meta.owner,
+ * "flowfs.event_time" for user.flowfs.event_time; NULL if not metadata. */
+static const char *meta_key(const char *name)
+{
+	if (strcmp(name, "user.flowfs.event_time") == 0 || strcmp(name, "user.flowfs.valid_time") == 0)
+		return name + strlen("user.");
+	if (strncmp(name, META_PREFIX, strlen(META_PREFIX)) == 0)
+		return name + strlen(META_PREFIX);
+	return NULL;
+}
 
 const char *state_public(const char *state)
 {
@@ -64,9 +80,9 @@ static int get_locked(struct cache *c, const struct objrow *r, const char *name,
 	if (strcmp(name, "user.flowfs.sha256") == 0)
 		st = db_stmt(c, "SELECT sha256 FROM objects WHERE id = ? AND sha256 IS NOT NULL",
 			     "i", r->id);
-	else if (strncmp(name, META_PREFIX, strlen(META_PREFIX)) == 0)
+	else if (meta_key(name))
 		st = db_stmt(c, "SELECT value FROM xmeta WHERE object = ? AND name = ?", "it",
-			     r->id, name + strlen(META_PREFIX));
+			     r->id, meta_key(name));
 	else
 		return -ENODATA;
 	if (!st)
@@ -107,11 +123,13 @@ static bool meta_name_ok(const char *n)
 /* Metadata may change until a sink has started on the object. */
 static int meta_check(struct cache *c, const struct objrow *r, const char *name)
 {
-	if (strncmp(name, "user.flowfs.", 12) == 0)
+	const char *key = meta_key(name);
+
+	if (!key && strncmp(name, "user.flowfs.", 12) == 0)
 		return -EPERM;
-	if (strncmp(name, META_PREFIX, strlen(META_PREFIX)) != 0)
+	if (!key)
 		return -ENOTSUP;
-	if (!meta_name_ok(name + strlen(META_PREFIX)))
+	if (!meta_name_ok(key) || (key != name + strlen("user.") && strncmp(key, "flowfs.", 7) == 0))
 		return -EINVAL;
 	if (!obj_has_data(r->state) ||
 	    db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND "
@@ -123,9 +141,9 @@ static int meta_check(struct cache *c, const struct objrow *r, const char *name)
 static int set_locked(struct cache *c, const struct objrow *r, const char *name,
 		      const char *value, size_t size, int flags)
 {
-	const char *key = name + strlen(META_PREFIX);
 	int64_t exists;
 	int rc = meta_check(c, r, name);
+	const char *key = meta_key(name);
 
 	if (rc)
 		return rc;
@@ -169,11 +187,11 @@ int cache_removexattr(struct cache *c, const char *path, const char *name)
 	if (rc == 0)
 		rc = meta_check(c, &r, name);
 	if (rc == 0 && db_int(c, "SELECT count(*) FROM xmeta WHERE object = ? AND name = ?", "it",
-			      r.id, name + strlen(META_PREFIX)) == 0)
+			      r.id, meta_key(name)) == 0)
 		rc = -ENODATA;
 	if (rc == 0)
 		rc = db_exec(c, "DELETE FROM xmeta WHERE object = ? AND name = ?", "it", r.id,
-			     name + strlen(META_PREFIX));
+			     meta_key(name));
 	cpath_unlock(c, &p);
 	return rc;
 }
@@ -199,7 +217,8 @@ int cache_listxattr(struct cache *c, const char *path, char *list, size_t size)
 		buf_add(&b, "user.flowfs.sha256", sizeof("user.flowfs.sha256"));
 	st = db_stmt(c, "SELECT name FROM xmeta WHERE object = ? ORDER BY name", "i", r.id);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		buf_puts(&b, META_PREFIX);
+		bool own = strncmp((const char *)sqlite3_column_text(st, 0), "flowfs.", 7) == 0;
+		buf_puts(&b, own ? "user." : META_PREFIX);
 		buf_add(&b, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0) + 1);
 	}
 	if (st)

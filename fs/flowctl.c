@@ -6,6 +6,9 @@
  *   flowctl rotate MNT [FLOW]        seal open stream chunks now
  *   flowctl status MNT               a table: flows, streams, sinks
  *   flowctl retry MNT [FLOW]         queue failed deliveries again
+ *   flowctl reassemble [-o DIR] DIR|FILE...
+ *                                    rebuild files from captured http file
+ *                                    events (fs/reassemble.c; no mount needed)
  *
  * It talks to the daemon through MNT/.flowctl: one command per write(), the
  * answer read back from offset 0 (see cache/control.c).  Exit status: 0 ok,
@@ -19,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "reassemble.h"
+
 #define ANSWER_MAX (1 << 20)
 
 static void usage(FILE *f)
@@ -27,6 +32,7 @@ static void usage(FILE *f)
 		   "       flowctl rotate MNT [FLOW]\n"
 		   "       flowctl status MNT\n"
 		   "       flowctl retry MNT [FLOW]\n"
+		   "       flowctl reassemble [-o DIR] DIR|FILE...\n"
 		   "       flowctl --help | --version\n");
 }
 
@@ -99,6 +105,8 @@ int main(int argc, char **argv)
 		printf("flowctl %s\n", FLOWFS_VERSION);
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "reassemble") == 0)
+		return reassemble_main(argc - 2, argv + 2);
 	if (argc < 3) {
 		usage(stderr);
 		return 64;
