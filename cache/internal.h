@@ -34,6 +34,12 @@
 
 #define FLOW_ID_LEN 12
 
+struct flow_perm {			/* the flow keys mode, owner and group */
+	mode_t mode;			/* permission bits of the flow's directories */
+	uid_t uid;
+	gid_t gid;
+};
+
 struct flow {
 	char id[FLOW_ID_LEN + 1];	/* "fJJSnseETbPF" */
 	char *name;
@@ -46,6 +52,7 @@ struct flow {
 	const char *compress;		/* chunks: "none", "gz" or "xz" */
 	const char *upload_compress;	/* uploads: the same */
 	int level;			/* compress_level */
+	struct flow_perm perm;		/* of the flow's directory and its sub-directories */
 	double created, updated;
 	struct flow *next;
 };
@@ -153,6 +160,13 @@ struct flow *flow_by_id(struct cache *c, const char *id);	/* caller holds lock *
 struct sink_slot *sink_slot_find(struct cache *c, const char *name);
 struct flow *flow_add(struct cache *c, const char *id, const char *name, const char *sinks_db,
 		      double created, double updated);
+/* perm.c: reads mode, owner and group of SEC into OUT; on -EINVAL, *BAD_KEY
+ * names the key and MSG says what is wrong ("unknown user 'bob'"). */
+int flow_perm(const struct cfg_section *sec, struct flow_perm *out, const char **bad_key,
+	      char *msg, size_t len);
+/* At mount: every flow section's permissions resolve; else ERR is
+ * "FILE:LINE: [flow.NAME] owner: unknown user 'bob'" and -EINVAL. */
+int check_flow_perms(const struct cfg *cfg, char *err, size_t errlen);
 int flow_create(struct cache *c, const char *name, const char *source, struct flow **out);
 void flow_remove(struct cache *c, struct flow *f);	/* from memory; caller holds lock */
 void cache_unlink_data(struct cache *c, int64_t id, uint64_t size);	/* caller holds lock */

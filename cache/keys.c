@@ -50,5 +50,11 @@ const struct cfg_key cache_flow_keys[] = {
 	  "compression of uploaded files" },
 	{ "retain", CFG_DURATION, "1h", 0, NULL, 0, 0,
 	  "delivered files stay listed this long" },
+	{ "mode", CFG_STR, "0755", 0, NULL, 0, 0,
+	  "permission bits (octal) of the flow's directory and its sub-directories" },
+	{ "owner", CFG_STR, "root", 0, NULL, 0, 0,
+	  "owner of the flow's directories: a user name or a numeric uid" },
+	{ "group", CFG_STR, "root", 0, NULL, 0, 0,
+	  "group of the flow's directories: a group name or a numeric gid" },
 	{ NULL }
 };

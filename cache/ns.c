@@ -109,21 +109,29 @@ bool parent_exists(struct cache *c, const struct cpath *p)
 	return dir_exists(c, p->flow, parent, slash + 1);
 }
 
+/* A flow's directory and its sub-directories share the flow's mode, owner
+ * and group: the access the config grants, enforced by the kernel under
+ * default_permissions. */
+static void flow_dir_stat(const struct flow *f, struct stat *st)
+{
+	st->st_mode = S_IFDIR | (f->perm.mode & 07777);
+	st->st_uid = f->perm.uid;
+	st->st_gid = f->perm.gid;
+	st->st_nlink = 2;
+}
+
 static int dir_stat(struct cache *c, const struct cpath *p, struct stat *st)
 {
 	sqlite3_stmt *s;
 	int rc = -ENOENT;
 
-	s = db_stmt(c, "SELECT mode, uid, gid, mtime FROM dirs WHERE flow = ? AND dir = ? AND name = ?",
+	s = db_stmt(c, "SELECT mtime FROM dirs WHERE flow = ? AND dir = ? AND name = ?",
 		    "ttt", p->flow->id, p->dir, p->name);
 	if (!s)
 		return -EIO;
 	if (sqlite3_step(s) == SQLITE_ROW) {
-		st->st_mode = S_IFDIR | (sqlite3_column_int(s, 0) & 07777);
-		st->st_uid = (uid_t)sqlite3_column_int(s, 1);
-		st->st_gid = (gid_t)sqlite3_column_int(s, 2);
-		st->st_nlink = 2;
-		fill_times(st, sqlite3_column_double(s, 3), sqlite3_column_double(s, 3));
+		flow_dir_stat(p->flow, st);
+		fill_times(st, sqlite3_column_double(s, 0), sqlite3_column_double(s, 0));
 		rc = 0;
 	}
 	sqlite3_reset(s);
@@ -177,8 +185,7 @@ static int getattr_locked(struct cache *c, const struct cpath *p, struct stat *s
 		return -ENOENT;
 	}
 	if (!*p->rel) {
-		st->st_mode = S_IFDIR | 0755;
-		st->st_nlink = 2;
+		flow_dir_stat(p->flow, st);
 		fill_times(st, p->flow->updated, p->flow->updated);
 		return 0;
 	}
@@ -591,7 +598,8 @@ int cache_rename(struct cache *c, const char *from, const char *to, unsigned fla
 }
 
 /* Applies an attribute change to the object or directory at PATH.  Flows
- * accept and ignore them (rsync -a sets the times of its target). */
+ * accept and ignore them (rsync -a sets the times of its target), and so do
+ * sub-directories for mode and owner, which are the flow's keys. */
 enum attr_op { ATTR_MODE, ATTR_OWNER, ATTR_TIMES };
 
 static int setattr(struct cache *c, const char *path, enum attr_op op, int64_t a, int64_t b,
@@ -642,15 +650,7 @@ static int setattr(struct cache *c, const char *path, enum attr_op op, int64_t a
 		rc = -ENOENT;
 		goto out_unlock;
 	}
-	if (op == ATTR_MODE)
-		rc = db_exec(c, "UPDATE dirs SET mode = ? WHERE flow = ? AND dir = ? AND name = ?",
-			     "ittt", a, p.flow->id, p.dir, p.name);
-	else if (op == ATTR_OWNER)
-		rc = db_exec(c, "UPDATE dirs SET uid = CASE WHEN ?1 >= 0 THEN ?1 ELSE uid END, "
-			     "gid = CASE WHEN ?2 >= 0 THEN ?2 ELSE gid END "
-			     "WHERE flow = ?3 AND dir = ?4 AND name = ?5",
-			     "iittt", a, b, p.flow->id, p.dir, p.name);
-	else
+	if (op == ATTR_TIMES)	/* mode and owner are the flow's: see flow_dir_stat() */
 		rc = db_exec(c, "UPDATE dirs SET mtime = ? WHERE flow = ? AND dir = ? AND name = ?",
 			     "dttt", t, p.flow->id, p.dir, p.name);
 out_unlock:

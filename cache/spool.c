@@ -214,6 +214,8 @@ struct flow *flow_add(struct cache *c, const char *id, const char *name, const c
 		      double created, double updated)
 {
 	struct flow *f = calloc(1, sizeof(*f));
+	const char *bad;
+	char msg[256];
 
 	if (!f)
 		return NULL;
@@ -234,6 +236,8 @@ struct flow *flow_add(struct cache *c, const char *id, const char *name, const c
 	f->compress = cfg_str(f->sec, "compress");
 	f->upload_compress = cfg_str(f->sec, "upload_compress");
 	f->level = (int)cfg_int(f->sec, "compress_level");
+	if (flow_perm(f->sec, &f->perm, &bad, msg, sizeof(msg)))	/* checked at mount */
+		f->perm = (struct flow_perm){ .mode = 0755 };
 	f->created = created;
 	f->updated = updated;
 	if (!f->name || !f->sinks) {
@@ -505,6 +509,8 @@ int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errle
 	if (!c)
 		return -ENOMEM;
 	rc = check_templates(cfg, err, errlen);
+	if (!rc)
+		rc = check_flow_perms(cfg, err, errlen);
 	if (rc) {
 		free(c);
 		return rc;

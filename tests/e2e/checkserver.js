@@ -7,12 +7,14 @@
 // Objects live in memory; GET returns them.  Every request is logged to
 // stdout as "METHOD PATH STATUS".
 //
-//   node checkserver.js PORT SECRET [FAIL_STATUS FAIL_COUNT]
+//   node checkserver.js PORT SECRET|env [FAIL_STATUS FAIL_COUNT]
 'use strict';
 const http = require('http');
 const crypto = require('crypto');
 
-const [port, secret, failStatus, failCountArg] = process.argv.slice(2);
+const [port, secretArg, failStatus, failCountArg] = process.argv.slice(2);
+// SECRET "env": read it from CHECK_SECRET, so it is not on any command line
+const secret = secretArg === 'env' ? process.env.CHECK_SECRET : secretArg;
 let failLeft = Number(failCountArg || 0);
 const objects = new Map();
 const uploads = new Map();	// id -> { key, parts: Map(n -> { body, etag }) }

@@ -234,6 +234,35 @@ static void second_spool_user_refused(void)
 	cfg_free(cfg);
 }
 
+/* The flow keys mode, owner and group give the flow's directories their
+ * attributes; unknown names and bad modes refuse cache_new() with the line. */
+static void flow_perm_keys(void)
+{
+	struct cfg *cfg = load("mode = 0750\nowner = nobody\ngroup = 65534");
+	struct cache *c;
+	struct stat st;
+	char err[512] = "";
+
+	CHECK(cfg && cache_new(&c, cfg, err, sizeof(err)) == 0);
+	CHECK(cache_getattr(c, "/f1", &st) == 0);
+	CHECK(st.st_mode == (S_IFDIR | 0750) && st.st_uid == 65534 && st.st_gid == 65534);
+	CHECK(cache_mkdir(c, "/f1/sub", 0700, 5, 5) == 0);
+	CHECK(cache_getattr(c, "/f1/sub", &st) == 0);
+	CHECK(st.st_mode == (S_IFDIR | 0750) && st.st_uid == 65534 && st.st_gid == 65534);
+	CHECK(cache_getattr(c, "/", &st) == 0);
+	CHECK(st.st_mode == (S_IFDIR | 0755) && st.st_uid == 0);
+	cache_free(c);
+	cfg_free(cfg);
+	cfg = load("owner = no-such-user-zz");
+	CHECK(cfg && cache_new(&c, cfg, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, ":6: [flowfs] owner: unknown user 'no-such-user-zz'") != NULL);
+	cfg_free(cfg);
+	cfg = load("mode = 0800");
+	CHECK(cfg && cache_new(&c, cfg, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, ":6: [flowfs] mode: bad mode '0800'") != NULL);
+	cfg_free(cfg);
+}
+
 int main(void)
 {
 	char cmd[600];
@@ -251,6 +280,7 @@ int main(void)
 	RUN(full_spool_enospc);
 	RUN(restart_recovery);
 	RUN(second_spool_user_refused);
+	RUN(flow_perm_keys);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", tmp);
