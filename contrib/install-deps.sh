@@ -33,9 +33,12 @@ if [ "${1:-}" != build ] && ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null ||
 		echo "note: could not install npm: the S3 tests will SKIP" >&2
 fi
-if [ "${1:-}" != build ] && [ -f tests/package.json ] && [ ! -d tests/node_modules ]; then
+# npm ci again whenever the lockfile changed since the last install
+lock=$(sha256sum tests/package-lock.json 2>/dev/null | cut -d' ' -f1)
+if [ "${1:-}" != build ] && [ -n "$lock" ] && [ "$(cat tests/node_modules/.flowfs-lock 2>/dev/null)" != "$lock" ]; then
 	if command -v npm >/dev/null 2>&1; then
-		npm ci --prefix tests --no-audit --no-fund --loglevel=error
+		npm ci --prefix tests --no-audit --no-fund --loglevel=error &&
+			echo "$lock" > tests/node_modules/.flowfs-lock
 	else
 		echo "note: npm is missing: the S3 and Azure tests will SKIP" >&2
 	fi
