@@ -59,7 +59,14 @@ VALGRIND     ?= valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-
 
 all: flowfs $(if $(wildcard fs/flowctl.c),flowctl)
 
-%.o: %.c $(wildcard */*.h)
+# Objects are rebuilt when the compiler or flags change (make SANITIZE=1 ...
+# after a plain build): .cflags holds the last set used.
+BUILD_ID := $(CC) $(ALL_CFLAGS) $(LDFLAGS)
+ifneq ($(BUILD_ID),$(file <.cflags))
+$(file >.cflags,$(BUILD_ID))
+endif
+
+%.o: %.c $(wildcard */*.h) .cflags
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 libflowfs.a: $(LIB_OBJ)
@@ -71,7 +78,7 @@ flowfs: $(FS_OBJ) libflowfs.a
 flowctl: fs/flowctl.o libflowfs.a
 	$(CC) $(LDFLAGS) -o $@ fs/flowctl.o libflowfs.a $(ALL_LIBS)
 
-tests/unit/test_%: tests/unit/test_%.c tests/unit/unit.h libflowfs.a
+tests/unit/test_%: tests/unit/test_%.c tests/unit/unit.h libflowfs.a .cflags
 	$(CC) $(ALL_CFLAGS) -o $@ $< libflowfs.a $(ALL_LIBS)
 
 tests/fuzz/obj/%.o: %.c $(wildcard */*.h)
@@ -149,5 +156,5 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -f flowfs flowctl libflowfs.a */*.o $(UNIT_BIN) $(FUZZ_BIN) tests/fuzz/libflowfs-fuzz.a
+	rm -f flowfs flowctl libflowfs.a */*.o .cflags $(UNIT_BIN) $(FUZZ_BIN) tests/fuzz/libflowfs-fuzz.a
 	rm -rf tests/fuzz/obj tests/fuzz/work

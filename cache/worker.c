@@ -174,8 +174,11 @@ static int job_key(struct job *j, const struct flow *f, bool chunk, const char *
 	const char *tmpl = cfg_str(f->sec, chunk ? "filename" : "uploads");
 	size_t plen = (size_t)snprintf(j->key, sizeof(j->key), "%s", j->slot->sink->prefix);
 	size_t klen, slen = strlen(packed);
-	int rc = tmpl_render(tmpl, v, j->key + plen, sizeof(j->key) - plen);
+	int rc;
 
+	if (plen >= sizeof(j->key))
+		return -ENAMETOOLONG;	/* a prefix that alone fills the key */
+	rc = tmpl_render(tmpl, v, j->key + plen, sizeof(j->key) - plen);
 	if (rc || !slen)
 		return rc;
 	klen = strlen(j->key);
