@@ -235,9 +235,10 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 	v.host = host;
 	rc = job_key(j, f, chunk, packed, &v);
 	if (rc) {
-		snprintf(err, errlen, "%s template gives no valid key for %.300s",
-			 chunk ? "filename" : "uploads", rel);
-		return -EINVAL;
+		snprintf(err, errlen, "%s template gives %s for %.300s", chunk ? "filename" : "uploads",
+			 rc == -ENAMETOOLONG ? "a key too long (File name too long)" : "no valid key",
+			 rel);
+		return rc == -ENAMETOOLONG ? rc : -EINVAL;
 	}
 	cache_packed_path(c, j->id, packed, j->data, sizeof(j->data));
 	j->o.id = j->id;
