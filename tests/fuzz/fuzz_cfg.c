@@ -19,6 +19,7 @@
 
 #include "../../backend/sink.h"
 #include "../../cache/cache.h"
+#include "../../cache/internal.h"
 #include "../../util/cfg.h"
 
 static const struct cfg_schema schema = {
@@ -44,6 +45,25 @@ static void write_input(const uint8_t *data, size_t size)
 	if (size && fwrite(data, 1, size, f) != size)
 		die("short write", path);
 	fclose(f);
+}
+
+/* The templates of a flow (or [flowfs]) render, as cache_new() checks them,
+ * to a key that stays under the sink: or are refused. */
+static void check_templates(const struct cfg_section *s)
+{
+	static const char *const keys[] = { "uploads", "filename" };
+	struct tmpl_vars v = { .flow = "flow", .flowid = "id", .stream = "stream",
+			       .path = "dir/file", .host = "host", .t = 0 };
+	char out[1024];
+	const char *why;
+
+	for (size_t k = 0; k < 2; k++) {
+		const char *t = cfg_entry(s, keys[k]) ? cfg_str(s, keys[k]) : NULL;
+
+		if (t && tmpl_render(t, &v, out, sizeof(out)) == 0 &&
+		    (!out[0] || out[0] == '/' || strstr(out, "//") || !sink_key_valid(out, false, &why)))
+			die("template renders an unsafe key", out);
+	}
 }
 
 /* Every lookup of a loaded section, the way fs/ and cache/ read them. */
@@ -72,6 +92,7 @@ static void read_section(const struct cfg_section *s)
 				die("cfg_list gave an empty item", name);
 		cfg_list_free(v);
 	}
+	check_templates(s);
 	if (strcmp(s->kind, "sink") == 0 && cfg_str(s, "prefix"))
 		(void)sink_key_valid(cfg_str(s, "prefix"), true, &why);
 }
