@@ -4,6 +4,8 @@
 #   make check    install what the tests need, build, run every test
 #   make install  PREFIX=/usr/local DESTDIR=
 #   make bench    figures, not tests
+#   make fuzz     libFuzzer targets (clang), each run FUZZ_SECONDS (default 30)
+#   make check-valgrind  unit tests under valgrind
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -26,9 +28,10 @@ CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS   += -fsanitize=address,undefined
 endif
 
-ALL_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow \
+BASE_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow \
 	     -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -DFLOWFS_VERSION='"$(VERSION)"' \
-	     -pthread $(PKG_CFLAGS) $(INI_CFLAGS) $(CFLAGS)
+	     -pthread $(PKG_CFLAGS) $(INI_CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS)
 ALL_LIBS   = -pthread $(PKG_LIBS) $(INI_LIBS)
 
 UTIL_SRC    := $(wildcard util/*.c)
@@ -40,11 +43,30 @@ FS_OBJ      := $(FS_SRC:.c=.o)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:.c=)
 
-.PHONY: all deps test-deps run check unit e2e install uninstall clean lint bench
+# Fuzzers: the library again, built by clang with libFuzzer's coverage and
+# ASan + UBSan, in tests/fuzz/obj/ so it never mixes with the gcc objects.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -Wno-missing-field-initializers -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(FUZZ_SRC:.c=)
+FUZZ_LIB_OBJ := $(addprefix tests/fuzz/obj/,$(LIB_OBJ))
+VALGRIND     ?= valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --quiet
+
+.PHONY: all deps test-deps run check unit e2e install uninstall clean lint bench \
+	fuzz fuzz-build check-valgrind
 
 all: flowfs $(if $(wildcard fs/flowctl.c),flowctl)
 
-%.o: %.c $(wildcard */*.h)
+# Objects are rebuilt when the compiler or flags change (make SANITIZE=1 ...
+# after a plain build): .cflags holds the last set used.
+BUILD_ID := $(CC) $(ALL_CFLAGS) $(LDFLAGS)
+ifneq ($(BUILD_ID),$(file <.cflags))
+$(file >.cflags,$(BUILD_ID))
+endif
+
+%.o: %.c $(wildcard */*.h) .cflags
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 libflowfs.a: $(LIB_OBJ)
@@ -56,8 +78,38 @@ flowfs: $(FS_OBJ) libflowfs.a
 flowctl: fs/flowctl.o fs/reassemble.o libflowfs.a
 	$(CC) $(LDFLAGS) -o $@ fs/flowctl.o fs/reassemble.o libflowfs.a $(ALL_LIBS)
 
-tests/unit/test_%: tests/unit/test_%.c tests/unit/unit.h libflowfs.a
+tests/unit/test_%: tests/unit/test_%.c tests/unit/unit.h libflowfs.a .cflags
 	$(CC) $(ALL_CFLAGS) -o $@ $< libflowfs.a $(ALL_LIBS)
+
+tests/fuzz/obj/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+tests/fuzz/libflowfs-fuzz.a: $(FUZZ_LIB_OBJ)
+	$(AR) rcs $@ $^
+
+tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/libflowfs-fuzz.a
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
+		tests/fuzz/libflowfs-fuzz.a $(ALL_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+# Each fuzzer starts from its seeds in tests/fuzz/corpus/NAME; what it finds
+# goes to tests/fuzz/work/NAME (not in git), crashes to tests/fuzz/work/.
+fuzz: fuzz-build
+	@for f in $(FUZZ_BIN); do \
+		n=$$(basename $$f); mkdir -p tests/fuzz/work/$$n; \
+		echo "== $$n for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			-artifact_prefix=tests/fuzz/work/ tests/fuzz/work/$$n \
+			tests/fuzz/corpus/$$n || exit 1; \
+	done
+
+check-valgrind: $(UNIT_BIN)
+	@for t in $(UNIT_BIN); do \
+		echo "== valgrind $$t"; \
+		$(VALGRIND) ./$$t || { echo "FAIL - valgrind $$t"; exit 1; }; \
+	done
 
 deps:
 	@sh contrib/install-deps.sh build
@@ -104,4 +156,5 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -f flowfs flowctl libflowfs.a */*.o $(UNIT_BIN)
+	rm -f flowfs flowctl libflowfs.a */*.o .cflags $(UNIT_BIN) $(FUZZ_BIN) tests/fuzz/libflowfs-fuzz.a
+	rm -rf tests/fuzz/obj tests/fuzz/work

@@ -174,8 +174,11 @@ static int job_key(struct job *j, const struct flow *f, bool chunk, const char *
 	const char *tmpl = cfg_str(f->sec, chunk ? "filename" : "uploads");
 	size_t plen = (size_t)snprintf(j->key, sizeof(j->key), "%s", j->slot->sink->prefix);
 	size_t klen, slen = strlen(packed);
-	int rc = tmpl_render(tmpl, v, j->key + plen, sizeof(j->key) - plen);
+	int rc;
 
+	if (plen >= sizeof(j->key))
+		return -ENAMETOOLONG;	/* a prefix that alone fills the key */
+	rc = tmpl_render(tmpl, v, j->key + plen, sizeof(j->key) - plen);
 	if (rc || !slen)
 		return rc;
 	klen = strlen(j->key);
@@ -232,9 +235,10 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 	v.host = host;
 	rc = job_key(j, f, chunk, packed, &v);
 	if (rc) {
-		snprintf(err, errlen, "%s template gives no valid key for %.300s",
-			 chunk ? "filename" : "uploads", rel);
-		return -EINVAL;
+		snprintf(err, errlen, "%s template gives %s for %.300s", chunk ? "filename" : "uploads",
+			 rc == -ENAMETOOLONG ? "a key too long (File name too long)" : "no valid key",
+			 rel);
+		return rc == -ENAMETOOLONG ? rc : -EINVAL;
 	}
 	cache_packed_path(c, j->id, packed, j->data, sizeof(j->data));
 	j->o.id = j->id;

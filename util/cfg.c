@@ -64,6 +64,10 @@ static int fail(struct loader *l, int line, const char *fmt, ...)
 	if (n >= 0 && (size_t)n < l->errlen)
 		vsnprintf(l->err + n, l->errlen - (size_t)n, fmt, ap);
 	va_end(ap);
+	/* Names and values are echoed from the file: keep the message one line. */
+	for (char *p = l->err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return -EINVAL;
 }
 

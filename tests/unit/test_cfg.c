@@ -127,6 +127,11 @@ static void value_errors(void)
 	CHECK(expect(SINK "verify = maybe\n", "4: [sink.a] verify: bad boolean 'maybe' (use yes or no)"));
 	CHECK(expect(SINK "timeout = 0\n", "4: [sink.a] timeout: '0' is out of range (1 to 600 seconds)"));
 	CHECK(expect("[flowfs]\nrotate = 0\n", "2: [flowfs] rotate: '0' is too small (at least 1 seconds)"));
+	/* found by tests/fuzz/fuzz_cfg: control characters echoed from the file
+	 * must not break the one-line message */
+	CHECK(expect("[flowfs]\nsp\rool = x\n", "2: [flowfs] sp?ool: unknown key"));
+	CHECK(expect("[flowfs]\nlog_level = lo\x1b[2Jud\n",
+		     "2: [flowfs] log_level: bad value 'lo?[2Jud' (one of error|warn|info|debug)"));
 }
 
 static void file_errors(void)
