@@ -17,7 +17,7 @@
  * see azure.h), or carry a SAS token in their query instead.  The endpoint
  * may carry a path (Azurite: http://127.0.0.1:10000/devstoreaccount1).
  *
- * Failures: curl errors, 5xx, 429, ServerBusy, InternalError,
+ * Failures: curl errors, 5xx, 429, ServerBusy, Md5Mismatch, InternalError,
  * OperationTimedOut -> -EAGAIN; 403 and other 4xx -> permanent, with the
  * server's Code and Message.  The key and the SAS token never reach ERR or
  * the log: the text passed to net_send() has no query.
@@ -461,7 +461,7 @@ static int azure_send(struct azure *a, struct sink_io *io, struct net_req *r, co
 		      size_t errlen)
 {
 	struct azure_hdr hdr[NET_MAX_HEADERS];
-	char date[64], auth[256], path[4200], code[128] = "";
+	char date[64], auth[256], path[4200];
 	int rc;
 
 	http_date(date, sizeof(date));
@@ -485,14 +485,7 @@ static int azure_send(struct azure *a, struct sink_io *io, struct net_req *r, co
 		net_header(r, "authorization", "%s", auth);
 		OPENSSL_cleanse(auth, sizeof(auth));
 	}
-	rc = net_send(io, &a->net, r, what, err, errlen);
-	if (rc && rc != -EAGAIN) {
-		net_xml_get(r->resp.p, "Code", code, sizeof(code), NULL);
-		if (strcmp(code, "ServerBusy") == 0 || strcmp(code, "InternalError") == 0 ||
-		    strcmp(code, "OperationTimedOut") == 0)
-			rc = -EAGAIN;
-	}
-	return rc;
+	return net_send(io, &a->net, r, what, err, errlen);
 }
 
 /* ---- blobs ---- */

@@ -208,6 +208,24 @@ const char *net_xml_get(const char *xml, const char *tag, char *out, size_t outl
 	return out;
 }
 
+/*
+ * Error codes of S3, GCS and Azure answers that a later attempt may not get:
+ * the service was busy, or the body was damaged on the way (the server's
+ * digest check caught it), so the same request is worth sending again.
+ */
+static bool code_retry(const char *code)
+{
+	static const char *const codes[] = {
+		"SlowDown", "RequestTimeout", "InternalError", "ServerBusy", "OperationTimedOut",
+		"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "Md5Mismatch",
+	};
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(code, codes[i]) == 0)
+			return true;
+	return false;
+}
+
 /* "WHAT: HTTP 403: Code: Message", or the body's first printable bytes. */
 static void status_err(const struct net_req *r, const char *what, char *err, size_t errlen)
 {
@@ -324,8 +342,13 @@ int net_send(struct sink_io *io, const struct net_opts *o, struct net_req *r, co
 	if (r->retry_after >= 0)
 		sink_io_set_retry_after(io, r->retry_after);
 	rc = http_status_to_errno(r->status);
-	if (rc)
+	if (rc) {
+		char code[128] = "";
+
 		status_err(r, what, err, errlen);
+		if (net_xml_get(r->resp.p, "Code", code, sizeof(code), NULL) && code_retry(code))
+			rc = -EAGAIN;
+	}
 	return rc;
 }
 

@@ -74,7 +74,8 @@ void net_body_mem(struct net_req *r, const char *p, size_t len);
 /*
  * Sends R.  Returns 0 for a 2xx answer, -EAGAIN for transport trouble
  * (refused, reset, timeout) and for answers worth retrying, or a permanent
- * -errno (http_status_to_errno()).  On failure ERR reads
+ * -errno (http_status_to_errno(); an S3/Azure error Code that says "busy"
+ * or "the body's digest did not match" is retried).  On failure ERR reads
  * "WHAT: HTTP 403: Code: Message" (the XML Code and Message of S3 and Azure
  * errors, else the body's first bytes) or "WHAT: <curl's reason>".  The
  * answer stays in R either way.

@@ -13,7 +13,7 @@
  * gcs is the same code through the GCS XML API with HMAC keys: endpoint
  * https://storage.googleapis.com, path-style, region "auto".
  *
- * Failures: curl errors (refused, reset, timeout), 5xx, 429, SlowDown ->
+ * Failures: curl errors (refused, reset, timeout), 5xx, 429, SlowDown, BadDigest ->
  * -EAGAIN; 400/403/404 and the like -> permanent, with the server's Code and
  * Message.  Secrets never reach ERR or the log.
  *
@@ -256,10 +256,9 @@ static int s3_send(struct s3 *s, struct sink_io *io, struct net_req *r, const ch
 		   const char *query, const char *payload, char *err, size_t errlen)
 {
 	struct sigv4_header hdr[NET_MAX_HEADERS];
-	char date[32], auth[1024], path[4200], what[4300], code[128] = "";
+	char date[32], auth[1024], path[4200], what[4300];
 	time_t now = time(NULL);
 	struct tm tm;
-	int rc;
 
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
@@ -289,14 +288,7 @@ static int s3_send(struct s3 *s, struct sink_io *io, struct net_req *r, const ch
 	net_header(r, "authorization", "%s", auth);
 	memset(auth, 0, sizeof(auth));
 	snprintf(what, sizeof(what), "%s %s", r->method, key ? key : s->bucket);
-	rc = net_send(io, &s->net, r, what, err, errlen);
-	if (rc && rc != -EAGAIN) {
-		net_xml_get(r->resp.p, "Code", code, sizeof(code), NULL);
-		if (strcmp(code, "SlowDown") == 0 || strcmp(code, "RequestTimeout") == 0 ||
-		    strcmp(code, "InternalError") == 0)
-			rc = -EAGAIN;
-	}
-	return rc;
+	return net_send(io, &s->net, r, what, err, errlen);
 }
 
 /* ---- parts ---- */

@@ -131,6 +131,8 @@ struct cache {
 	bool stopping;			/* protected by lock */
 	bool packing;			/* the packer is sealing one; protected by lock */
 	int inflight;			/* deliveries being sent; protected by lock */
+	struct outcome *unrecorded;	/* outcomes the db refused, written again by
+					 * the timer; protected by lock */
 	pthread_t *workers;
 	pthread_t packer, timer;
 	bool started;
@@ -216,6 +218,7 @@ int object_queue_deliveries(struct cache *c, int64_t id);	/* caller holds lock *
 /* worker.c */
 void *worker_main(void *arg);
 void *timer_main(void *arg);
+void outcomes_free(struct cache *c);	/* at close, after the threads: a last try, then frees */
 void object_update_state(struct cache *c, int64_t id);	/* caller holds lock */
 
 /* status.c: JSON of the virtual files; caller holds lock. */

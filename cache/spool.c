@@ -656,6 +656,7 @@ void cache_free(struct cache *c)
 			pthread_join(c->workers[i], NULL);
 		pthread_join(c->packer, NULL);
 		pthread_join(c->timer, NULL);
+		outcomes_free(c);
 	}
 	if (c->db)
 		sqlite3_exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);

@@ -311,42 +311,137 @@ static void sink_error(struct cache *c, struct sink_slot *s, const char *err, do
 		"ttd", s->sink->name, err, now);
 }
 
+/*
+ * The outcome of one delivery as the database must hold it.  When the db
+ * refuses it (an I/O error, a full disk), the outcome stays in
+ * c->unrecorded and the timer writes it again every second: the row is
+ * still 'inflight' meanwhile, so nothing claims it twice, and a restart
+ * before then simply sends it again (keys are deterministic).
+ */
+struct outcome {
+	struct outcome *next;
+	int64_t id;
+	char sink[64];
+	char *key;		/* delivered under this key */
+	char *err;		/* or failed with this error */
+	int rc;			/* 0, -EAGAIN (next_try) or permanent */
+	double when, next_try;
+};
+
+static void outcome_free(struct outcome *o)
+{
+	if (!o)
+		return;
+	free(o->key);
+	free(o->err);
+	free(o);
+}
+
+/* Writes O to the db; lock held.  0 or the db's -errno. */
+static int record(struct cache *c, const struct outcome *o)
+{
+	int rc;
+
+	if (o->rc == 0) {
+		rc = db_exec(c, "UPDATE deliveries SET state = 'delivered', done = ?, key = ?, "
+			     "attempts = attempts + 1, last_error = NULL WHERE object = ? AND sink = ?",
+			     "dtit", o->when, o->key, o->id, o->sink);
+		if (rc == 0)
+			db_exec(c, "INSERT INTO sinks(name, last_success) VALUES (?1, ?2) "
+				"ON CONFLICT(name) DO UPDATE SET last_success = ?2", "td", o->sink, o->when);
+		if (rc == 0)
+			db_exec(c, "DELETE FROM part_ids WHERE object = ? AND sink = ?", "it", o->id, o->sink);
+	} else if (o->rc == -EAGAIN) {
+		rc = db_exec(c, "UPDATE deliveries SET state = 'queued', attempts = attempts + 1, "
+			     "next_try = ?, last_error = ? WHERE object = ? AND sink = ?",
+			     "dtit", o->next_try, o->err, o->id, o->sink);
+	} else {
+		rc = db_exec(c, "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, "
+			     "last_error = ? WHERE object = ? AND sink = ?", "tit", o->err, o->id, o->sink);
+	}
+	if (rc == 0)
+		object_update_state(c, o->id);
+	return rc;
+}
+
+/* The timer's turn: outcomes the db refused before; lock held. */
+static void record_again(struct cache *c)
+{
+	struct outcome **pp = &c->unrecorded;
+
+	while (*pp) {
+		struct outcome *o = *pp;
+
+		if (record(c, o) != 0)
+			return;		/* still refused: the rest wait too */
+		log_info("spool", "the outcome of %s for sink %s is recorded now",
+			 o->key ? o->key : "an object", o->sink);
+		*pp = o->next;
+		outcome_free(o);
+		pthread_cond_broadcast(&c->work_cond);
+	}
+}
+
+void outcomes_free(struct cache *c)
+{
+	record_again(c);	/* a last try: what is still refused is sent again at the next start */
+	while (c->unrecorded) {
+		struct outcome *o = c->unrecorded;
+
+		c->unrecorded = o->next;
+		outcome_free(o);
+	}
+}
+
 /* Records the outcome of J; lock held. */
 static void finish(struct cache *c, struct job *j, int rc, const char *err, long retry_after)
 {
+	struct outcome *o = calloc(1, sizeof(*o));
 	double now = now_real();
 	char mod[96];
 
 	snprintf(mod, sizeof(mod), "%s:%s", j->slot ? j->slot->sink->ops->type : "sink", j->sink);
 	c->inflight--;
 	if (rc == 0) {
-		db_exec(c, "UPDATE deliveries SET state = 'delivered', done = ?, key = ?, "
-			"attempts = attempts + 1, last_error = NULL WHERE object = ? AND sink = ?",
-			"dtit", now, j->key, j->id, j->sink);
 		j->slot->last_success = now;
-		db_exec(c, "INSERT INTO sinks(name, last_success) VALUES (?1, ?2) "
-			"ON CONFLICT(name) DO UPDATE SET last_success = ?2", "td", j->sink, now);
-		db_exec(c, "DELETE FROM part_ids WHERE object = ? AND sink = ?", "it", j->id, j->sink);
 		log_info(mod, "delivered %s (%llu bytes)", j->key, (unsigned long long)j->o.size);
 	} else if (rc == -EAGAIN) {
 		double delay = backoff(c, j->attempts + 1);
 		if (retry_after > 0)	/* the server's word, within an hour */
 			delay = retry_after < 3600 ? (double)retry_after : 3600.0;
-		db_exec(c, "UPDATE deliveries SET state = 'queued', attempts = attempts + 1, "
-			"next_try = ?, last_error = ? WHERE object = ? AND sink = ?",
-			"dtit", now + delay, err, j->id, j->sink);
+		if (o)
+			o->next_try = now + delay;
 		if (j->slot)
 			sink_error(c, j->slot, err, now);
 		log_warn(mod, "%s: %s; retrying in %.1fs", j->key[0] ? j->key : "?", err, delay);
 	} else {
-		db_exec(c, "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, "
-			"last_error = ? WHERE object = ? AND sink = ?", "tit", err, j->id, j->sink);
 		if (j->slot)
 			sink_error(c, j->slot, err, now);
 		log_err(mod, "%s: %s; failed permanently (flowctl retry re-queues it)",
 			j->key[0] ? j->key : "?", err);
 	}
-	object_update_state(c, j->id);
+	if (!o) {
+		log_err("spool", "out of memory: the outcome of %s is recorded at the next start", j->key);
+		return;
+	}
+	o->id = j->id;
+	snprintf(o->sink, sizeof(o->sink), "%s", j->sink);
+	o->rc = rc;
+	o->when = now;
+	o->key = strdup(j->key);
+	o->err = rc ? strdup(err) : NULL;
+	if (!c->unrecorded && record(c, o) == 0) {
+		outcome_free(o);
+		return;
+	}
+	if (!c->unrecorded)
+		log_err("spool", "cannot record the outcome of %s for sink %s: kept, written again "
+			"every second", j->key, j->sink);
+	o->next = NULL;
+	struct outcome **pp = &c->unrecorded;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = o;		/* after the older ones: their order is kept */
 }
 
 void object_update_state(struct cache *c, int64_t id)
@@ -437,6 +532,7 @@ void *timer_main(void *arg)
 		double now = now_real();
 
 		if (now - last >= 1.0) {
+			record_again(c);
 			expire_listing(c);
 			pthread_cond_broadcast(&c->work_cond);
 			pthread_mutex_unlock(&c->lock);

@@ -3,7 +3,9 @@
 // x-amz-content-sha256, Content-MD5 and x-amz-checksum-sha256 of every PUT
 // body, and can fail the first N requests with a given status.  PutObject
 // and multipart uploads (create, UploadPart, ListParts, Complete); with
-// DROP_PART=N in the environment the first ListParts "loses" part N.
+// DROP_PART=N in the environment the first ListParts "loses" part N; with
+// FLIP_BODY=N the first N PUT bodies arrive with one byte flipped, as if
+// corrupted on the way (the digests then catch it: 400 BadDigest).
 // Objects live in memory; GET returns them.  Every request is logged to
 // stdout as "METHOD PATH STATUS".
 //
@@ -19,6 +21,7 @@ let failLeft = Number(failCountArg || 0);
 const objects = new Map();
 const uploads = new Map();	// id -> { key, parts: Map(n -> { body, etag }) }
 let dropPart = Number(process.env.DROP_PART || 0);
+let flipLeft = Number(process.env.FLIP_BODY || 0);
 
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest();
 const hmac = (k, s) => crypto.createHmac('sha256', k).update(s).digest();
@@ -54,6 +57,10 @@ http.createServer((req, res) => {
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
     const body = Buffer.concat(chunks);
+    if (req.method === 'PUT' && body.length > 0 && flipLeft > 0) {
+      flipLeft--;
+      body[body.length >> 1] ^= 0x20;
+    }
     const url = new URL(req.url, 'http://x');
     if (failLeft > 0) {
       failLeft--;

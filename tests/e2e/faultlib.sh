@@ -78,7 +78,7 @@ INI
 }
 
 # file_writer: copies new files into the flow until $D/stop exists; each
-# file whose cp succeeded is listed in $D/acked.  Every 40th is 6 MiB
+# file whose cp succeeded is listed in $D/acked, cp's complaints in $D/cp.err.  Every 40th is 6 MiB
 # (a multipart upload); the others are 0-128 KiB.
 file_writer() {
 	local i=0 n size
@@ -87,7 +87,7 @@ file_writer() {
 		n=r${WROUND}f$i.bin
 		size=$(( i % 40 == 0 ? 6 * 1024 * 1024 : RANDOM * 4 ))
 		head -c "$size" /dev/urandom > "$D/src/$n"
-		if cp "$D/src/$n" "$D/mnt/web/$n" 2>/dev/null; then
+		if cp "$D/src/$n" "$D/mnt/web/$n" 2>>"$D/cp.err"; then
 			echo "$n" >> "$D/acked"
 		fi
 		sleep 0.05

@@ -160,6 +160,23 @@ fi
 fs_umount "$D/mnt"
 check_stop
 
+# a body corrupted on the way is refused by the server's digest check
+# (BadDigest) and sent again: the object in the bucket is the right one
+FLIP_BODY=2 check_start S3RVER
+check_case flipped
+fs_mount "$D/flowfs.ini" "$D/mnt"
+head -c 100000 /dev/urandom > "$D/x.bin"
+cp "$D/x.bin" "$D/mnt/web/x.bin"
+"$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
+if curl -s "http://127.0.0.1:$CPORT/bkt/flipped/web/x.bin" | cmp -s - "$D/x.bin" &&
+   [ "$(grep -c ' 400 BadDigest' "$TESTS_TMP/check.log")" = 2 ] && is_state "$D/mnt/web/x.bin" delivered; then
+	ok s3_bad_digest_answer_sent_again
+else
+	fail s3_bad_digest_answer_sent_again "$(cat "$TESTS_TMP/check.log")"
+fi
+fs_umount "$D/mnt"
+check_stop
+
 # 503 and 429 are retried; the server checked MD5, SHA-256 and signature
 for code in 503 429; do
 	check_start S3RVER $code 3
