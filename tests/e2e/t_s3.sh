@@ -161,7 +161,7 @@ fs_umount "$D/mnt"
 check_stop
 
 # a body corrupted on the way is refused by the server's digest check
-# (BadDigest) and sent again: the object in the bucket is the right one
+# (XAmzContentSHA256Mismatch, BadDigest) and sent again: the object in the bucket is the right one
 FLIP_BODY=2 check_start S3RVER
 check_case flipped
 fs_mount "$D/flowfs.ini" "$D/mnt"
@@ -169,7 +169,7 @@ head -c 100000 /dev/urandom > "$D/x.bin"
 cp "$D/x.bin" "$D/mnt/web/x.bin"
 "$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
 if curl -s "http://127.0.0.1:$CPORT/bkt/flipped/web/x.bin" | cmp -s - "$D/x.bin" &&
-   [ "$(grep -c ' 400 BadDigest' "$TESTS_TMP/check.log")" = 2 ] && is_state "$D/mnt/web/x.bin" delivered; then
+   [ "$(grep -cE ' 400 (BadDigest|XAmzContentSHA256Mismatch)' "$TESTS_TMP/check.log")" = 2 ] && is_state "$D/mnt/web/x.bin" delivered; then
 	ok s3_bad_digest_answer_sent_again
 else
 	fail s3_bad_digest_answer_sent_again "$(cat "$TESTS_TMP/check.log")"
