@@ -442,8 +442,9 @@ static int mp_check(struct s3 *s, struct sink_io *io, const struct sink_object *
 	return rc;
 }
 
+/* CompleteMultipartUpload; *STATUS is the server's answer (0: none). */
 static int mp_complete(struct s3 *s, struct sink_io *io, const struct sink_object *o, const char *id,
-		       char **etags, char *err, size_t errlen)
+		       char **etags, char *err, size_t errlen, long *status)
 {
 	char query[512], enc[400], hex[65], code[128];
 	struct buf body;
@@ -465,13 +466,29 @@ static int mp_complete(struct s3 *s, struct sink_io *io, const struct sink_objec
 	net_body_mem(&r, body.p, body.len);
 	net_header(&r, "content-type", "application/xml");
 	rc = s3_send(s, io, &r, o->key, query, hex, err, errlen);
+	*status = r.status;
 	if (rc == 0 && net_xml_get(r.resp.p, "Code", code, sizeof(code), NULL)) {
 		snprintf(err, errlen, "CompleteMultipartUpload %s: %s", o->key, code);
 		rc = -EAGAIN;	/* a 200 that carries an error */
+		*status = 500;
 	}
 	net_req_free(&r);
 	buf_free(&body);
 	return rc;
+}
+
+/* AbortMultipartUpload, best effort: the parts of an upload given up on
+ * should not linger (and cost) in the bucket. */
+static void mp_abort(struct s3 *s, struct sink_io *io, const struct sink_object *o, const char *id)
+{
+	char query[512], enc[400], err[512];
+	struct net_req r;
+
+	snprintf(query, sizeof(query), "uploadId=%s", sigv4_uri_encode(id, 0, enc, sizeof(enc)));
+	net_req_init(&r, "DELETE");
+	if (s3_send(s, io, &r, o->key, query, EMPTY_SHA256, err, sizeof(err)) != 0)
+		log_debug(s->mod, "%s: abort of upload %s: %s", o->key, id, err);
+	net_req_free(&r);
 }
 
 /* The parts of one multipart upload go out over MP_THREADS connections at
@@ -512,6 +529,8 @@ static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct 
 	char **etags = calloc(o->nparts, sizeof(*etags));
 	bool *ok = calloc(o->nparts, sizeof(*ok)), *need = calloc(o->nparts, sizeof(*need));
 	struct mp_send m = { .s = s, .fd = fd, .o = o, .id = id, .etags = etags };
+	bool resumed = false;
+	long status = 0;
 	int rc = 0;
 
 	if (!etags || !ok || !need) {
@@ -527,6 +546,7 @@ static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct 
 		}
 	}
 	if (res && res->upload_id) {
+		resumed = true;
 		snprintf(id, sizeof(id), "%s", res->upload_id);
 		for (size_t i = 0; i < o->nparts; i++)
 			etags[i] = res->part_ids && res->part_ids[i] ? strdup(res->part_ids[i]) : NULL;
@@ -567,9 +587,14 @@ static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct 
 		}
 	}
 	if (rc == 0)
-		rc = mp_complete(s, io, o, id, etags, err, errlen);
-	if (rc && strstr(err, "NoSuchUpload") && res) {
-		res->save_upload(res, NULL);	/* the server forgot it: start clean next time */
+		rc = mp_complete(s, io, o, id, etags, err, errlen, &status);
+	if (rc && res && (strstr(err, "NoSuchUpload") || (resumed && status >= 400))) {
+		/* The server forgot the upload, or refuses to complete one that an
+		 * earlier attempt (maybe a killed daemon) left: start clean next time
+		 * rather than ask forever. */
+		log_warn(s->mod, "%s: upload %s cannot be completed (%s): starting over", o->key, id, err);
+		mp_abort(s, io, o, id);
+		res->save_upload(res, NULL);
 		rc = -EAGAIN;
 	}
 out_free:

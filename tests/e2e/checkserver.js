@@ -5,7 +5,9 @@
 // and multipart uploads (create, UploadPart, ListParts, Complete); with
 // DROP_PART=N in the environment the first ListParts "loses" part N; with
 // FLIP_BODY=N the first N PUT bodies arrive with one byte flipped, as if
-// corrupted on the way (the digests then catch it: 400 BadDigest).
+// corrupted on the way (the digests then catch it: 400 BadDigest); with
+// POISON_UPLOAD=1 the first multipart upload can never be completed (500),
+// as s3rver does with one damaged by a client killed mid-part.
 // Objects live in memory; GET returns them.  Every request is logged to
 // stdout as "METHOD PATH STATUS".
 //
@@ -22,6 +24,7 @@ const objects = new Map();
 const uploads = new Map();	// id -> { key, parts: Map(n -> { body, etag }) }
 let dropPart = Number(process.env.DROP_PART || 0);
 let flipLeft = Number(process.env.FLIP_BODY || 0);
+let poison = process.env.POISON_UPLOAD === '1' ? 'next' : null;
 
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest();
 const hmac = (k, s) => crypto.createHmac('sha256', k).update(s).digest();
@@ -82,6 +85,7 @@ http.createServer((req, res) => {
     if (req.method === 'POST' && q.has('uploads')) {
       const id = crypto.randomBytes(8).toString('hex');
       uploads.set(id, { key: url.pathname, parts: new Map() });
+      if (poison === 'next') poison = id;
       console.log(`POST ${req.url} 200`);
       res.writeHead(200);
       return res.end(`<InitiateMultipartUploadResult><UploadId>${id}</UploadId></InitiateMultipartUploadResult>`);
@@ -98,6 +102,14 @@ http.createServer((req, res) => {
         `<Part><PartNumber>${n}</PartNumber><ETag>&quot;${p.etag}&quot;</ETag><Size>${p.body.length}</Size></Part>`).join('') +
         '</ListPartsResult>');
     }
+    if (req.method === 'DELETE' && up) {
+      uploads.delete(q.get('uploadId'));
+      console.log(`DELETE ${req.url} 204`);
+      res.writeHead(204);
+      return res.end();
+    }
+    if (req.method === 'POST' && up && q.get('uploadId') === poison)
+      return reply(res, req, 500, 'InternalError', 'this upload is damaged');
     if (req.method === 'POST' && up) {
       const nums = [...body.toString().matchAll(/<PartNumber>(\d+)<\/PartNumber>/g)].map((m) => Number(m[1]));
       if (nums.some((n) => !up.parts.has(n))) return reply(res, req, 400, 'InvalidPart', 'a part is missing');

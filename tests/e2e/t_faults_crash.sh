@@ -20,8 +20,8 @@ for k in $(seq "$CRASH_KILLS"); do
 	sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
 	sleep $((RANDOM % 2))
 	fs_kill9 "$M"
-	if ! fs_mount "$D/flowfs.ini" "$M"; then
-		down="$down $k"
+	if ! fs_mount "$D/flowfs.ini" "$M" 2>"$D/mount.err"; then
+		down="$down $k ($(cat "$D/mount.err"); $(grep -E ' (error|warn) ' "$D/log" | tail -n 2))"
 		sleep 1
 		fs_mount "$D/flowfs.ini" "$M" || break
 	fi

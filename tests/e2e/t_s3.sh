@@ -177,6 +177,25 @@ fi
 fs_umount "$D/mnt"
 check_stop
 
+# an upload the server will never complete is given up (aborted) and
+# started over, rather than asked for forever
+POISON_UPLOAD=1 check_start S3RVER
+check_case poisoned
+fs_mount "$D/flowfs.ini" "$D/mnt"
+head -c $((11 * 1024 * 1024)) /dev/urandom > "$D/p.bin"
+cp "$D/p.bin" "$D/mnt/web/p.bin"
+"$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
+creates=$(grep -c '^POST /bkt/poisoned/web/p.bin?uploads' "$TESTS_TMP/check.log")
+aborts=$(grep -c '^DELETE /bkt/poisoned/web/p.bin?uploadId=.* 204' "$TESTS_TMP/check.log")
+if curl -s "http://127.0.0.1:$CPORT/bkt/poisoned/web/p.bin" | cmp -s - "$D/p.bin" &&
+   [ "$creates" = 2 ] && [ "$aborts" = 1 ] && grep -q 'cannot be completed.*starting over' "$D/log"; then
+	ok s3_uncompletable_upload_started_over
+else
+	fail s3_uncompletable_upload_started_over "$creates creates, $aborts aborts: $(grep -v ' 200$' "$TESTS_TMP/check.log" | head -5)"
+fi
+fs_umount "$D/mnt"
+check_stop
+
 # 503 and 429 are retried; the server checked MD5, SHA-256 and signature
 for code in 503 429; do
 	check_start S3RVER $code 3
