@@ -3,6 +3,7 @@
 #   make run      install missing packages, build, mount the demo at ./mnt
 #   make check    install what the tests need, build, run every test
 #   make install  PREFIX=/usr/local DESTDIR=
+#   make check-faults  the fault suite alone, each fault FAULT_SECONDS (default 30)
 #   make bench    figures, not tests
 #   make fuzz     libFuzzer targets (clang), each run FUZZ_SECONDS (default 30)
 #   make check-valgrind  unit tests under valgrind
@@ -55,7 +56,7 @@ FUZZ_LIB_OBJ := $(addprefix tests/fuzz/obj/,$(LIB_OBJ))
 VALGRIND     ?= valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --quiet
 
 .PHONY: all deps test-deps run check unit e2e install uninstall clean lint bench \
-	fuzz fuzz-build check-valgrind
+	fuzz fuzz-build check-valgrind check-faults
 
 all: flowfs $(if $(wildcard fs/flowctl.c),flowctl)
 
@@ -126,6 +127,12 @@ unit: $(UNIT_BIN)
 check: test-deps
 	@$(MAKE) --no-print-directory all unit
 	@bash tests/run
+
+# make check runs the fault suite too, with faults of a few seconds each.
+check-faults: test-deps
+	@$(MAKE) --no-print-directory all
+	@FAULT_SECONDS=$${FAULT_SECONDS:-30} CRASH_KILLS=$${CRASH_KILLS:-50} TEST_TIMEOUT=3600 \
+		bash tests/run tests/e2e/t_faults_*.sh
 
 bench:
 	@sh contrib/install-deps.sh bench

@@ -701,6 +701,27 @@ static void next_batch(const struct http *h, const char **p, const char *end, st
 	buf_puts(out, "]");
 }
 
+/* Sends event request I of O (a JSON body) and, once it is confirmed,
+ * records that the first I+1 requests of UNIT bytes each are done. */
+static int send_event(const struct http *h, struct sink_io *io, const struct sink_object *o,
+		      size_t i, uint64_t unit, const struct buf *body, const char *what,
+		      char *err, size_t errlen)
+{
+	struct net_req r;
+	int rc;
+
+	net_req_init(&r, h->method);
+	common_headers(h, &r, o, (long)i);
+	flowcore_headers(&r, o);
+	net_header(&r, "Content-Type", "application/json");
+	net_body_mem(&r, body->p, body->len);
+	rc = http_send(h, io, &r, what, err, errlen);
+	net_req_free(&r);
+	if (rc == 0)
+		progress_save(h, o, unit, i + 1);
+	return rc;
+}
+
 static int put_json_lines(const struct http *h, struct sink_io *io, const struct sink_object *o,
 			  const struct buf *lines, char *err, size_t errlen)
 {
@@ -712,8 +733,6 @@ static int put_json_lines(const struct http *h, struct sink_io *io, const struct
 
 	buf_init(&batch);
 	for (i = 0; rc == 0 && !blank(p, (size_t)(end - p)); i++) {
-		struct net_req r;
-
 		next_batch(h, &p, end, &batch);
 		if (i < done)
 			continue;	/* confirmed by an earlier attempt */
@@ -721,16 +740,8 @@ static int put_json_lines(const struct http *h, struct sink_io *io, const struct
 			rc = -ENOMEM;
 			break;
 		}
-		net_req_init(&r, h->method);
-		common_headers(h, &r, o, (long)i);
-		flowcore_headers(&r, o);
-		net_header(&r, "Content-Type", "application/json");
-		net_body_mem(&r, batch.p, batch.len);
 		snprintf(what, sizeof(what), "%s %s (events batch %zu)", h->method, o->key, i + 1);
-		rc = http_send(h, io, &r, what, err, errlen);
-		net_req_free(&r);
-		if (rc == 0)
-			progress_save(h, o, h->batch_bytes, i + 1);
+		rc = send_event(h, io, o, i, h->batch_bytes, &batch, what, err, errlen);
 	}
 	buf_free(&batch);
 	if (rc == 0)
@@ -783,7 +794,6 @@ static int put_file_events(const struct http *h, struct sink_io *io, int fd,
 	for (size_t i = done; rc == 0 && i < total; i++) {
 		uint64_t off = (uint64_t)i * EVENT_PART;
 		size_t n = o->size - off < EVENT_PART ? (size_t)(o->size - off) : EVENT_PART;
-		struct net_req r;
 
 		if (n && pread(fd, raw, n, (off_t)off) != (ssize_t)n) {
 			snprintf(err, errlen, "%s: cannot read the spool file", o->key);
@@ -795,16 +805,8 @@ static int put_file_events(const struct http *h, struct sink_io *io, int fd,
 			rc = -ENOMEM;
 			break;
 		}
-		net_req_init(&r, h->method);
-		common_headers(h, &r, o, (long)i);
-		flowcore_headers(&r, o);
-		net_header(&r, "Content-Type", "application/json");
-		net_body_mem(&r, body.p, body.len);
 		snprintf(what, sizeof(what), "%s %s (file event %zu of %zu)", h->method, o->key, i + 1, total);
-		rc = http_send(h, io, &r, what, err, errlen);
-		net_req_free(&r);
-		if (rc == 0)
-			progress_save(h, o, EVENT_PART, i + 1);
+		rc = send_event(h, io, o, i, EVENT_PART, &body, what, err, errlen);
 	}
 	buf_free(&body);
 	free(raw);
