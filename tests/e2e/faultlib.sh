@@ -34,10 +34,28 @@ proxy_start() {
 	wait_for 10 curl -sf "http://127.0.0.1:$CPORT/mode?m=pass"
 }
 proxy_stop() { kill "$PXPID" 2>/dev/null; wait "$PXPID" 2>/dev/null; PXPID=; }
-fault() {	# MODE [RATE]
+fault() {	# MODE [RATE]: on the S3 proxy and, if started, the webhook's
 	curl -sf "http://127.0.0.1:$CPORT/mode?m=$1&rate=${2:-1}" >/dev/null
+	[ -z "$HPXPID" ] || curl -sf "http://127.0.0.1:$HCPORT/mode?m=$1&rate=${2:-1}" >/dev/null
 }
-trap 'touch "${D:-/nonexistent}/stop" 2>/dev/null; fs_cleanup; proxy_stop; s3_stop' EXIT
+
+# A webhook receiver (receiver.js, recording into $RX) behind a proxy of its own.
+RXPORT=$((PORT + 3)) HPPORT=$((PORT + 4)) HCPORT=$((PORT + 5))
+RX=$TESTS_TMP/rx RXPID= HPXPID=
+rx_start() {
+	node tests/e2e/receiver.js $RXPORT "$RX" >>"$TESTS_TMP/rx.log" 2>&1 &
+	RXPID=$!
+	wait_for 10 sh -c "grep -c 'listening $RXPORT' '$TESTS_TMP/rx.log' | grep -qx '${1:-1}'"
+}
+rx_stop() { [ -n "$RXPID" ] && kill -CONT "$RXPID" 2>/dev/null; kill "$RXPID" 2>/dev/null; wait "$RXPID" 2>/dev/null; RXPID=; }
+hook_start() {	# the receiver and its proxy
+	rx_start || return 1
+	node tests/e2e/faultproxy.js $HPPORT $HCPORT $RXPORT >>"$TESTS_TMP/hproxy.log" 2>&1 &
+	HPXPID=$!
+	wait_for 10 curl -sf "http://127.0.0.1:$HCPORT/mode?m=pass"
+}
+hook_stop() { kill "$HPXPID" 2>/dev/null; wait "$HPXPID" 2>/dev/null; HPXPID=; rx_stop; }
+trap 'touch "${D:-/nonexistent}/stop" 2>/dev/null; fs_cleanup; proxy_stop; s3_stop; hook_stop' EXIT
 
 s3get() {	# KEY
 	curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER \
@@ -142,6 +160,57 @@ check_delivered() {
 		lost=$(comm -23 <(sed "s/^/$w /" "$a" | sort) <(grep "^$w " "$D/lines" | sort) | wc -l)
 		[ "$lost" = 0 ] || WHY="$WHY; $w: $lost of $(wc -l < "$a") acknowledged lines missing"
 	done
+	[ -z "$WHY" ]
+}
+
+# check_hook PREFIX: what the webhook received (answered 200), as a
+# receiver that drops repeats by Idempotency-Key keeps it: every
+# acknowledged file once and byte-identical, every acknowledged line once,
+# and the repeats of a key all with one Idempotency-Key and the same bytes.
+check_hook() {
+	WHY=$(python3 - "$1" "$RX" "$D" <<'PY'
+import glob, gzip, hashlib, json, os, sys
+prefix, rx, d = sys.argv[1:4]
+bykey = {}
+for line in open(os.path.join(rx, "index.jsonl")):
+    r = json.loads(line)
+    if r["status"] != 200:
+        continue
+    h = r["headers"]
+    body = open(os.path.join(rx, r["body"]), "rb").read()
+    bykey.setdefault(h.get("x-flowfs-key"), []).append((h.get("idempotency-key"), body))
+why = []
+split = [k for k, v in bykey.items() if len({i for i, _ in v}) > 1 or len({b for _, b in v}) > 1]
+if split:
+    why.append("keys received under two idempotency keys or with other bytes: %s" % split[:3])
+missing = bad = 0
+acked = [l.strip() for l in open(os.path.join(d, "acked")) if l.strip()]
+for n in acked:
+    got = bykey.get("%s/web/%s" % (prefix, n))
+    if not got:
+        missing += 1
+    elif got[0][1] != open(os.path.join(d, "src", n), "rb").read():
+        bad += 1
+if missing or bad:
+    why.append("files: %d missing, %d different of %d" % (missing, bad, len(acked)))
+lines = []
+for k, v in bykey.items():
+    if k and "/app.log-" in k:
+        lines += gzip.decompress(v[0][1]).decode().splitlines()
+seen = {}
+for l in lines:
+    seen[l] = seen.get(l, 0) + 1
+twice = [l for l, c in seen.items() if c > 1]
+if twice:
+    why.append("lines twice: %s" % twice[:3])
+for a in glob.glob(os.path.join(d, "ack.*")):
+    w = a.rsplit("ack.", 1)[1]
+    lost = sum(1 for n in open(a) if "%s %s" % (w, n.strip()) not in seen)
+    if lost:
+        why.append("%s: %d acknowledged lines missing" % (w, lost))
+print("; ".join(why))
+PY
+)
 	[ -z "$WHY" ]
 }
 

@@ -27,7 +27,8 @@ if (!port || !dir) {
 }
 fs.mkdirSync(path.join(dir, 'bodies'), { recursive: true });
 const index = path.join(dir, 'index.jsonl');
-let n = 0;
+// numbering goes on after a restart, so no recorded body is overwritten
+let n = fs.existsSync(index) ? fs.readFileSync(index, 'utf8').split('\n').filter(Boolean).length : 0;
 let fail = { mode: 'ok', count: 0, after: 0, retryAfter: 2 };
 
 function setFail(mode, count, after, retryAfter) {

@@ -1,9 +1,12 @@
 # Fault suite, sink outages: while writers keep copying files and appending
-# lines, the S3 server is stopped (SIGSTOP), killed, refuses connections,
+# lines to a flow with two sinks, S3 and a webhook, the S3 server and the
+# webhook receiver are stopped (SIGSTOP), killed, refuse connections,
 # answers 500/503 to 30% of requests, resets connections mid-body, stalls
 # after the headers and trickles 1 byte/s.  During each outage ls, stat and
 # cat .status answer within 1 s; afterwards every acknowledged file and line
-# is in the bucket exactly once and byte-identical, and the daemon's thread
+# is in the bucket exactly once and byte-identical, and at the receiver
+# once per Idempotency-Key (what a receiver that drops repeats keeps), and
+# the daemon's thread
 # and fd counts are where they started.  FAULT_SECONDS: length of each fault.
 . tests/e2e/lib.sh
 . tests/e2e/faultlib.sh
@@ -11,8 +14,18 @@ need_fuse t_faults_outage
 need_s3rver t_faults_outage
 s3_start || { fail faults_s3_server "s3rver did not start"; exit 0; }
 proxy_start || { fail faults_proxy "faultproxy did not start: $(tail -3 "$TESTS_TMP/proxy.log")"; exit 0; }
+hook_start || { fail faults_hook "the receiver or its proxy did not start"; exit 0; }
 
 GLOBAL_EXTRA="workers = 4" fault_case outage
+sed -i 's/^sinks = s3$/sinks = s3, hook/' "$D/flowfs.ini"
+cat >> "$D/flowfs.ini" <<INI
+[sink.hook]
+type = http
+url = http://127.0.0.1:$HPPORT/ingest
+prefix = outage/
+connect_timeout = 2s
+timeout = 3s
+INI
 fs_mount "$D/flowfs.ini" "$D/mnt" || { fail faults_mount "no mount"; exit 0; }
 M=$D/mnt
 # the baseline: at rest after the same traffic without faults (FUSE's
@@ -40,8 +53,8 @@ outage() {	# NAME START-CMD STOP-CMD
 	echo "    $name: slowest ls/stat/.status ${worst} ms"
 	sleep 1		# let some traffic through between faults
 }
-outage sigstop 'kill -STOP $S3PID' 'kill -CONT $S3PID'
-outage killed 's3_stop' 's3_start'
+outage sigstop 'kill -STOP $S3PID $RXPID' 'kill -CONT $S3PID $RXPID'
+outage killed 's3_stop; rx_stop' 's3_start; rx_start 2'
 outage refused 'fault refuse' 'fault pass'
 outage errors30 'fault error 0.3' 'fault pass'
 outage reset 'fault reset 0.5' 'fault pass'
@@ -61,6 +74,11 @@ if check_delivered outage; then
 else
 	fail faults_outage_nothing_lost_nothing_twice "$WHY"
 fi
+if check_hook outage; then
+	ok faults_outage_webhook_nothing_lost_once_per_key
+else
+	fail faults_outage_webhook_nothing_lost_once_per_key "$WHY"
+fi
 echo "    $(wc -l < "$D/acked") files, $(cat "$D"/ack.* | wc -l) lines acknowledged"
 [ -z "$slow" ] && ok faults_outage_mount_answers_within_1s || fail faults_outage_mount_answers_within_1s "$slow"
 
@@ -74,7 +92,7 @@ if [ "$threads1" -le 17 ] && [ "$fds1" -le "$fds0" ]; then
 else
 	fail faults_outage_threads_fds_flat "threads $threads0 -> $threads1, fds $fds0 -> $fds1"
 fi
-n_inj=$(grep -c 'injected\|reset after\|stalled\|trickled\|upstream' "$TESTS_TMP/proxy.log")
+n_inj=$(cat "$TESTS_TMP/proxy.log" "$TESTS_TMP/hproxy.log" | grep -c 'injected\|reset after\|stalled\|trickled\|upstream')
 [ "$n_inj" -gt 0 ] && ok faults_outage_faults_happened || fail faults_outage_faults_happened "the proxy injected nothing"
 fs_umount "$M" && ok faults_outage_clean_unmount || fail faults_outage_clean_unmount "exit status $?"
 exit 0
