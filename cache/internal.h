@@ -128,6 +128,10 @@ struct cache {
 	pthread_cond_t pack_cond;	/* objects to seal, or stop */
 	int64_t *pack_q;		/* object ids to seal; protected by lock */
 	size_t pack_n, pack_cap;
+	int64_t *pack_retry;		/* ids whose sealing failed for now (an I/O
+					 * error); protected by lock */
+	size_t pack_retry_n, pack_retry_cap;
+	double pack_retry_at;		/* when they are queued again; protected by lock */
 	bool stopping;			/* protected by lock */
 	bool packing;			/* the packer is sealing one; protected by lock */
 	int inflight;			/* deliveries being sent; protected by lock */
@@ -218,6 +222,9 @@ int object_queue_deliveries(struct cache *c, int64_t id);	/* caller holds lock *
 /* worker.c */
 void *worker_main(void *arg);
 void *timer_main(void *arg);
+/* The timer's turn: objects whose sealing failed for now go back to the
+ * packer once their time has come; lock held. */
+void packer_retry(struct cache *c);
 void outcomes_free(struct cache *c);	/* at close, after the threads: a last try, then frees */
 void object_update_state(struct cache *c, int64_t id);	/* caller holds lock */
 

@@ -7,7 +7,9 @@
  * delivery per sink of the flow.  The hashing runs outside c->lock; the
  * object may be cancelled or renamed meanwhile, which is checked after.
  * An object whose path has a component starting with '.' is "held" until a
- * rename makes it visible.
+ * rename makes it visible.  Sealing that fails on an I/O error is tried
+ * again (c->pack_retry, re-queued by the timer); only a vanished data file
+ * fails the object.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,21 +25,59 @@
 
 #define READ_CHUNK (1 << 20)
 
+#define PACK_RETRY_SECONDS 5.0
+
+/* Appends ID to the growable array *V; false when out of memory. */
+static bool ids_push(int64_t **v, size_t *n, size_t *cap, int64_t id)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		int64_t *q = realloc(*v, ncap * sizeof(*q));
+		if (!q)
+			return false;
+		*v = q;
+		*cap = ncap;
+	}
+	(*v)[(*n)++] = id;
+	return true;
+}
+
 void packer_enqueue(struct cache *c, int64_t id)
 {
-	if (c->pack_n == c->pack_cap) {
-		size_t cap = c->pack_cap ? c->pack_cap * 2 : 64;
-		int64_t *q = realloc(c->pack_q, cap * sizeof(*q));
-		if (!q) {
-			log_err("packer", "out of memory: object %lld is sealed at the next mount",
-				(long long)id);
-			return;
-		}
-		c->pack_q = q;
-		c->pack_cap = cap;
+	if (!ids_push(&c->pack_q, &c->pack_n, &c->pack_cap, id)) {
+		log_err("packer", "out of memory: object %lld is sealed at the next mount",
+			(long long)id);
+		return;
 	}
-	c->pack_q[c->pack_n++] = id;
 	pthread_cond_broadcast(&c->pack_cond);	/* the timer waits on it too */
+}
+
+void packer_retry(struct cache *c)
+{
+	if (c->pack_retry_n == 0 || now_real() < c->pack_retry_at)
+		return;
+	for (size_t i = 0; i < c->pack_retry_n; i++)
+		packer_enqueue(c, c->pack_retry[i]);
+	c->pack_retry_n = 0;
+}
+
+/* Sealing object ID failed with RC (lock held): a missing data file fails
+ * it for good; anything else (EIO, ENOSPC, ...) is tried again later, so a
+ * passing disk error never fails acknowledged data. */
+static void seal_failed(struct cache *c, int64_t id, const char *path, int rc)
+{
+	char eb[128];
+	const char *e = log_errstr(rc, eb, sizeof(eb));
+
+	if (rc != -ENOENT && ids_push(&c->pack_retry, &c->pack_retry_n, &c->pack_retry_cap, id)) {
+		log_err("packer", "object %lld: cannot seal %s: %s; trying again in %.0fs",
+			(long long)id, path, e, PACK_RETRY_SECONDS);
+		if (c->pack_retry_n == 1)
+			c->pack_retry_at = now_real() + PACK_RETRY_SECONDS;
+		return;
+	}
+	log_err("packer", "object %lld: cannot seal %s: %s", (long long)id, path, e);
+	db_exec(c, "UPDATE objects SET state = 'failed' WHERE id = ?", "i", id);
 }
 
 struct packed {
@@ -262,10 +302,7 @@ static void seal_one(struct cache *c, int64_t id)
 	if (rc == 0)
 		rc = record_parts(c, id, &pk);
 	if (rc) {
-		char e[128];
-		log_err("packer", "object %lld: cannot seal %s: %s", (long long)id, path,
-			log_errstr(rc, e, sizeof(e)));
-		db_exec(c, "UPDATE objects SET state = 'failed' WHERE id = ?", "i", id);
+		seal_failed(c, id, path, rc);
 		goto out_unlock;
 	}
 	if (pk.size != r.size)

@@ -597,7 +597,7 @@ int cache_start(struct cache *c)
 
 static bool queues_empty(struct cache *c)
 {
-	return c->pack_n == 0 && !c->packing && c->inflight == 0 &&
+	return c->pack_n == 0 && c->pack_retry_n == 0 && !c->packing && c->inflight == 0 &&
 	       db_int(c, "SELECT count(*) FROM deliveries WHERE state IN ('queued', 'inflight')", NULL) == 0;
 }
 
@@ -673,6 +673,7 @@ void cache_free(struct cache *c)
 	free(c->sinks);
 	free(c->workers);
 	free(c->pack_q);
+	free(c->pack_retry);
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
 	free(c->datadir);

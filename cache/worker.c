@@ -533,6 +533,7 @@ void *timer_main(void *arg)
 
 		if (now - last >= 1.0) {
 			record_again(c);
+			packer_retry(c);
 			expire_listing(c);
 			pthread_cond_broadcast(&c->work_cond);
 			pthread_mutex_unlock(&c->lock);

@@ -4,7 +4,7 @@
 #   acknowledged is lost, and writing resumes without a restart once
 #   delivery frees space;
 # - errors injected into the daemon's own system calls with strace
-#   (fdatasync -> EIO, pwrite64 -> EIO): the writer gets the error, the
+#   (fdatasync, pwrite64, rename -> EIO): the writer gets the error, the
 #   daemon acknowledges nothing it did not store, and it recovers once the
 #   errors stop.
 . tests/e2e/lib.sh
@@ -124,4 +124,30 @@ else
 fi
 echo "    cp under pwrite64 EIO: $cp_under"
 fs_umount "$M" && ok faults_inject_clean_unmount || fail faults_inject_clean_unmount "exit status $?"
+
+# --- rename fails: the packer's compressed chunk and the dir sink's temp
+# file cannot be put in place; both are tried again, nothing is failed
+FLOW_EXTRA="compress = gz" new_case renames
+M=$D/mnt
+fs_mount "$D/flowfs.ini" "$M" || { fail faults_inject_mount "no mount"; exit 0; }
+pid=${FS_PID[$M]}
+head -c 200000 /dev/urandom > "$D/f.bin"
+inject rename,renameat,renameat2
+seq 1 500 | sed 's/^/line /' >> "$M/web/r.log"
+cp "$D/f.bin" "$M/web/f.bin"
+"$FLOWCTL" rotate "$M" >/dev/null
+wait_for 20 grep -q 'cannot seal.*trying again' "$D/log" && packer_hit=yes || packer_hit=no
+wait_for 20 grep -q 'f.bin: rename temp file' "$D/log" && sink_hit=yes || sink_hit=no
+inject_stop
+"$FLOWCTL" sync "$M" --timeout 60 >"$D/sync.out" 2>&1 && synced=yes || synced="no: $(tail -n 2 "$D/sync.out")"
+chunk=$(find "$D/out" -name 'r.log-*.gz' | head -n 1)
+lines=$( [ -n "$chunk" ] && zcat "$chunk" | grep -c '^line ' )
+leftover=$(find "$D/out" "$D/spool" -name '*.tmp*' | head -n 3)
+if [ "$packer_hit" = yes ] && [ "$sink_hit" = yes ] && [ "$synced" = yes ] &&
+   same "$D/out/web/f.bin" "$D/f.bin" && [ "${lines:-0}" = 500 ] && [ -z "$leftover" ]; then
+	ok faults_inject_rename_error_retried
+else
+	fail faults_inject_rename_error_retried "packer hit: $packer_hit, sink hit: $sink_hit, synced: $synced, lines: ${lines:-none}, leftovers: $leftover"
+fi
+fs_umount "$M"
 exit 0
