@@ -119,3 +119,25 @@ same() { cmp -s "$1" "$2"; }
 log_clean() {
 	! grep ' error \[' "$D/log" | grep -v -E "${1:-^$}" | grep -q .
 }
+
+# corrupt_spooled NAME ENDPOINT-KEY DOWN UP: with the sink unreachable (the
+# line "ENDPOINT-KEY = DOWN" in the config), copies 200 KB of random bytes
+# ($D/c.bin) into the flow as NAME, waits for the first failed attempt,
+# flips one byte of the spool's data file, then mounts again with
+# "ENDPOINT-KEY = UP" and `flowctl retry`; returns once NAME is failed (its
+# part no longer matches its SHA-256) or after 15 s.
+corrupt_spooled() {
+	local name=$1 key=$2 down=$3 up=$4 f
+	sed -i "s|^$key = .*|$key = $down|" "$D/flowfs.ini"
+	fs_mount "$D/flowfs.ini" "$D/mnt"
+	head -c 200000 /dev/urandom > "$D/c.bin"
+	cp "$D/c.bin" "$D/mnt/web/$name"
+	wait_for 15 grep -q 'retrying in' "$D/log"
+	fs_umount "$D/mnt"
+	f=$(ls "$D/spool/data/" | head -1)
+	printf 'X' | dd of="$D/spool/data/$f" bs=1 seek=1000 conv=notrunc status=none
+	sed -i "s|^$key = .*|$key = $up|" "$D/flowfs.ini"
+	fs_mount "$D/flowfs.ini" "$D/mnt"
+	"$FLOWCTL" retry "$D/mnt" >/dev/null
+	wait_for 15 is_state "$D/mnt/web/$name" failed
+}

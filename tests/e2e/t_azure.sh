@@ -125,19 +125,8 @@ fi
 fs_umount "$D/mnt"
 
 # --- a part altered in the spool is caught by its SHA-256 and never sent
-az_case corrupt
-sed -i "s|^endpoint = .*|endpoint = http://127.0.0.1:$((PORT + 1))/devstoreaccount1|" "$D/flowfs.ini"
-fs_mount "$D/flowfs.ini" "$D/mnt"	# nobody listens there: deliveries wait
-head -c 200000 /dev/urandom > "$D/c.bin"
-cp "$D/c.bin" "$D/mnt/web/c.bin"
-wait_for 15 grep -q 'retrying in' "$D/log"
-fs_umount "$D/mnt"
-f=$(ls "$D/spool/data/" | head -1)
-printf 'X' | dd of="$D/spool/data/$f" bs=1 seek=1000 conv=notrunc status=none
-sed -i "s|^endpoint = .*|endpoint = $EP|" "$D/flowfs.ini"
-fs_mount "$D/flowfs.ini" "$D/mnt"
-"$FLOWCTL" retry "$D/mnt" >/dev/null
-wait_for 15 is_state "$D/mnt/web/c.bin" failed
+az_case corrupt	# nobody listens on PORT+1: deliveries wait
+corrupt_spooled c.bin endpoint "http://127.0.0.1:$((PORT + 1))/devstoreaccount1" "$EP"
 if [ "$(state "$D/mnt/web/c.bin")" = failed ] && ! azget corrupt/web/c.bin >/dev/null 2>&1 &&
    jq -e '.sinks.az.last_error | test("SHA-256 mismatch")' "$D/mnt/web/.status" >/dev/null; then
 	ok azure_corrupt_part_never_sent

@@ -255,19 +255,8 @@ fs_umount "$D/mnt"
 rx_ctl "mode=ok"
 
 # --- a spool part altered after sealing is caught and nothing is sent
-http_case corrupt <<<"url = http://127.0.0.1:1/nobody"
-sed -i "0,/^url = http:\/\/127.0.0.1:$PORT\/corrupt$/{//d}" "$D/flowfs.ini"
-fs_mount "$D/flowfs.ini" "$D/mnt"	# nobody listens on port 1: deliveries wait
-head -c 200000 /dev/urandom > "$D/c.bin"
-cp "$D/c.bin" "$D/mnt/web/c.bin"
-wait_for 15 grep -q 'retrying in' "$D/log"
-fs_umount "$D/mnt"
-f=$(ls "$D/spool/data/" | head -1)
-printf 'X' | dd of="$D/spool/data/$f" bs=1 seek=1000 conv=notrunc status=none
-sed -i "s|^url = http://127.0.0.1:1/nobody|url = http://127.0.0.1:$PORT/corrupt|" "$D/flowfs.ini"
-fs_mount "$D/flowfs.ini" "$D/mnt"
-"$FLOWCTL" retry "$D/mnt" >/dev/null
-wait_for 15 is_state "$D/mnt/web/c.bin" failed
+http_case corrupt </dev/null	# nobody listens on port 1: deliveries wait
+corrupt_spooled c.bin url "http://127.0.0.1:1/nobody" "http://127.0.0.1:$PORT/corrupt"
 if is_state "$D/mnt/web/c.bin" failed && [ -z "$(rx_reqs /corrupt)" ] &&
    jq -e '.sinks.web.last_error | test("SHA-256 mismatch")' "$D/mnt/web/.status" >/dev/null; then
 	ok http_corrupt_part_never_sent

@@ -234,15 +234,8 @@ check_stop
 
 # a part altered in the spool is caught by its SHA-256 and never sent
 check_case corrupt
-fs_mount "$D/flowfs.ini" "$D/mnt"	# no server yet: deliveries wait
-head -c 200000 /dev/urandom > "$D/c.bin"
-cp "$D/c.bin" "$D/mnt/web/c.bin"
-wait_for 15 grep -q 'retrying in' "$D/log"
-f=$(ls "$D/spool/data/" | head -1)
-printf 'X' | dd of="$D/spool/data/$f" bs=1 seek=1000 conv=notrunc status=none
-check_start S3RVER
-"$FLOWCTL" retry "$D/mnt" >/dev/null
-wait_for 15 is_state "$D/mnt/web/c.bin" failed
+check_start S3RVER	# nobody listens on port 1 at first: deliveries wait
+corrupt_spooled c.bin endpoint "http://127.0.0.1:1" "http://127.0.0.1:$CPORT"
 if [ "$(state "$D/mnt/web/c.bin")" = failed ] && ! grep -q 'PUT /bkt/corrupt/web/c.bin' "$TESTS_TMP/check.log" &&
    jq -e '.sinks.s3.last_error | test("SHA-256 mismatch")' "$D/mnt/web/.status" >/dev/null; then
 	ok s3_corrupt_part_never_sent
