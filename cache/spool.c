@@ -390,6 +390,50 @@ static int recover_staging(struct cache *c)
 	return rc;
 }
 
+/*
+ * A kill between the statements that record a delivery and the one that
+ * updates its object leaves an object 'queued' with no delivery left to
+ * make: its state is worked out again from its deliveries (and an object
+ * that has none gets them).
+ */
+static int settle_queued(struct cache *c)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT id, (SELECT count(*) FROM deliveries d WHERE "
+				   "d.object = o.id) FROM objects o WHERE state = 'queued' AND NOT EXISTS "
+				   "(SELECT 1 FROM deliveries d WHERE d.object = o.id AND d.state IN "
+				   "('queued', 'inflight'))", NULL);
+	int64_t *v = NULL, *tmp;
+	bool *none = NULL, *tmpb;
+	size_t n = 0;
+
+	if (!st)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		tmp = realloc(v, (n + 1) * sizeof(*v));
+		tmpb = realloc(none, (n + 1) * sizeof(*none));
+		if (tmp)
+			v = tmp;
+		if (tmpb)
+			none = tmpb;
+		if (!tmp || !tmpb)
+			break;
+		v[n] = sqlite3_column_int64(st, 0);
+		none[n++] = sqlite3_column_int64(st, 1) == 0;
+	}
+	sqlite3_reset(st);
+	for (size_t i = 0; i < n; i++) {
+		log_info("spool", "object %lld: its state is settled from its deliveries",
+			 (long long)v[i]);
+		if (none[i])
+			object_queue_deliveries(c, v[i]);
+		else
+			object_update_state(c, v[i]);
+	}
+	free(v);
+	free(none);
+	return 0;
+}
+
 /* Removes data files of objects that hold no data any more. */
 static void remove_orphans(struct cache *c)
 {
@@ -427,6 +471,9 @@ static int recover(struct cache *c)
 	rc = db_exec(c, "UPDATE deliveries SET state = 'queued' WHERE state = 'inflight'", NULL);
 	if (!rc)
 		rc = recover_staging(c);
+	if (rc)
+		return rc;
+	rc = settle_queued(c);
 	if (rc)
 		return rc;
 	remove_orphans(c);

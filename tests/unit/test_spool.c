@@ -221,6 +221,34 @@ static void restart_recovery(void)
 	cfg_free(cfg);
 }
 
+/* A kill between recording a delivery and updating its object left the
+ * object 'queued' with nothing left to send: the next start settles it. */
+static void restart_settles_queued(void)
+{
+	struct cfg *cfg = load("");
+	struct cache *c;
+	char err[512];
+
+	CHECK(cfg && cache_new(&c, cfg, err, sizeof(err)) == 0);
+	CHECK(cache_start(c) == 0);
+	CHECK(put_file(c, "/f1/settle", "data\n", 5, true, NULL) == 0);
+	CHECK(wait_state(c, "/f1/settle", "delivered"));
+	cache_free(c);
+	CHECK(cache_new(&c, cfg, err, sizeof(err)) == 0);
+	pthread_mutex_lock(&c->lock);	/* as the kill left it */
+	CHECK(db_exec(c, "UPDATE objects SET state = 'queued', done = 0 WHERE name = 'settle'", NULL) == 0);
+	pthread_mutex_unlock(&c->lock);
+	cache_free(c);
+	CHECK(cache_new(&c, cfg, err, sizeof(err)) == 0);
+	CHECK(cache_start(c) == 0);
+	CHECK(strcmp(state_of(c, "/f1/settle"), "delivered") == 0);
+	pthread_mutex_lock(&c->lock);
+	CHECK(db_int(c, "SELECT count(*) FROM objects WHERE state = 'queued'", NULL) == 0);
+	pthread_mutex_unlock(&c->lock);
+	cache_free(c);
+	cfg_free(cfg);
+}
+
 static void second_spool_user_refused(void)
 {
 	struct cfg *cfg = load("");
@@ -279,6 +307,7 @@ int main(void)
 	RUN(unlink_cancels);
 	RUN(full_spool_enospc);
 	RUN(restart_recovery);
+	RUN(restart_settles_queued);
 	RUN(second_spool_user_refused);
 	RUN(flow_perm_keys);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
