@@ -69,10 +69,30 @@ echo
 t=$(now); cp "$tmp/big" "$tmp/local-copy"; local_cp=$(dt "$t"); rm -f "$tmp/local-copy"
 t=$(now); curl -s -T "$tmp/big" "$EP/bkt/curl/big" >/dev/null; curl_put=$(dt "$t")
 t=$(now); aws --endpoint-url "$EP" s3 cp "$tmp/big" s3://bkt/aws/big >/dev/null 2>&1; aws_cp=$(dt "$t")
+# The floor of any multipart client on this server: s3rver concatenates the
+# parts on disk in CompleteMultipartUpload, so that request alone is timed.
+mp_complete_time() {	# FILE PART_MIB: prints the seconds of Complete
+	local id n=0 body e t
+	id=$(curl -s -X POST "$EP/bkt/mp/big?uploads" | grep -o '<UploadId>[^<]*' | cut -d'>' -f2)
+	split -b "${2}M" -d -a 4 "$1" "$tmp/part."
+	ls "$tmp"/part.* | nl | xargs -P4 -L1 sh -c 'curl -s -T "$1" -D "$1.h" "'"$EP"'/bkt/mp/big?partNumber=$(($0))&uploadId='"$id"'" >/dev/null'
+	body="<CompleteMultipartUpload>"
+	for f in "$tmp"/part.*[0-9]; do
+		n=$((n + 1))
+		e=$(tr -d '\r' < "$f.h" | awk 'tolower($1) == "etag:" {print $2}')
+		body="$body<Part><PartNumber>$n</PartNumber><ETag>$e</ETag></Part>"
+	done
+	t=$(now); curl -s -X POST --data "$body</CompleteMultipartUpload>" "$EP/bkt/mp/big?uploadId=$id" >/dev/null
+	dt "$t"
+	rm -f "$tmp"/part.*
+}
+mp_floor=$(mp_complete_time "$tmp/big" 16)
 printf '(a) cp of %d MiB        returns   complete in bucket\n' "$MIB"
 printf '    local disk          %6.2fs\n' "$local_cp"
 printf '    curl -T (one PUT)             %6.2fs\n' "$curl_put"
 printf '    aws s3 cp                     %6.2fs\n' "$aws_cp"
+printf '    s3rver Complete alone         %6.2fs   (%.2fx curl: the floor of any multipart upload here)\n' \
+	"$mp_floor" "$(echo "$mp_floor / $curl_put" | bc -l)"
 for fs in flowfs s3fs rclone; do
 	case $fs in flowfs) dir=$tmp/m-flowfs/b/flowfs key=b/flowfs/big ;; *) dir=$tmp/m-$fs/$fs key=$fs/big ;; esac
 	mountpoint -q "$tmp/m-$fs" || { printf '    %-8s (not mounted)\n' "$fs"; continue; }
