@@ -75,14 +75,9 @@ static const struct cfg_key azure_keys[] = {
 	  "file holding a SAS token (mode 0600), used instead of key_file" },
 	{ "endpoint", CFG_STR, "", 0, NULL, 0, 0,
 	  "server URL, may end in a path; empty: https://<account>.blob.core.windows.net" },
-	{ "prefix", CFG_STR, "", 0, NULL, 0, 0, "starts every key" },
 	{ "access_tier", CFG_ENUM, NULL, 0, "Hot|Cool|Cold|Archive", 0, 0,
 	  "x-ms-access-tier of new blobs" },
-	{ "ca_file", CFG_PATH, NULL, 0, NULL, 0, 0, "CA bundle for TLS (verification is always on)" },
-	{ "connect_timeout", CFG_DURATION, "10s", CFG_BARE_SECONDS, NULL, 1, 3600,
-	  "give up connecting after this long (then retry later)" },
-	{ "timeout", CFG_DURATION, "60s", CFG_BARE_SECONDS, NULL, 1, 86400,
-	  "abort a request that moves less than 1 KiB in this long" },
+	NET_CFG_KEYS,
 	{ NULL }
 };
 
@@ -379,9 +374,7 @@ static int azure_open(struct sink *sink, const struct cfg_section *sec, char *er
 	a->account = strdup(cfg_str(sec, "account"));
 	a->container = strdup(cfg_str(sec, "container"));
 	a->access_tier = cfg_str(sec, "access_tier");
-	a->net.ca_file = cfg_str(sec, "ca_file");
-	a->net.connect_timeout = (long)cfg_seconds(sec, "connect_timeout");
-	a->net.timeout = (long)cfg_seconds(sec, "timeout");
+	net_opts_load(&a->net, sec);
 	rc = !a->account || !a->container ? -ENOMEM : 0;
 	if (rc == 0 && (!*a->container || strchr(a->container, '/'))) {
 		snprintf(msg, sizeof(msg), "container: '%s' is not a container name", a->container);

@@ -88,18 +88,13 @@ static const struct cfg_key http_keys[] = {
 	  "Content-Type of raw bodies; unset: guessed from the key" },
 	{ "body_encoding", CFG_ENUM, "none", 0, "gzip|deflate|none", 0, 0,
 	  "compress raw bodies and set Content-Encoding" },
-	{ "timeout", CFG_DURATION, "60s", CFG_BARE_SECONDS, NULL, 1, 86400,
-	  "abort a request that moves less than 1 KiB in this long" },
-	{ "connect_timeout", CFG_DURATION, "10s", CFG_BARE_SECONDS, NULL, 1, 3600,
-	  "give up connecting after this long (then retry later)" },
 	{ "follow_redirects", CFG_BOOL, "no", 0, NULL, 0, 0,
 	  "follow 3xx answers (no: a redirect is retried, never followed)" },
-	{ "ca_file", CFG_PATH, NULL, 0, NULL, 0, 0, "CA bundle for TLS (verification is always on)" },
-	{ "prefix", CFG_STR, "", 0, NULL, 0, 0, "starts every key" },
 	{ "mode", CFG_ENUM, "raw", 0, "raw|events", 0, 0,
 	  "raw: the object as the body; events: Flowcore webhook events" },
 	{ "batch_bytes", CFG_SIZE, "1M", 0, NULL, 1024, 64ll << 20,
 	  "events mode: most bytes of one JSON array of lines" },
+	NET_CFG_KEYS,
 	{ NULL }
 };
 
@@ -278,9 +273,7 @@ static int http_setup(struct http *h, const struct cfg_section *sec, char *err, 
 		 strcmp(enc, "deflate") == 0 ? HTTP_ENC_DEFLATE : HTTP_ENC_NONE;
 	h->events = strcmp(cfg_str(sec, "mode"), "events") == 0;
 	h->batch_bytes = cfg_size(sec, "batch_bytes");
-	h->net.ca_file = cfg_str(sec, "ca_file");
-	h->net.connect_timeout = (long)cfg_seconds(sec, "connect_timeout");
-	h->net.timeout = (long)cfg_seconds(sec, "timeout");
+	net_opts_load(&h->net, sec);
 	h->net.follow_redirects = cfg_bool(sec, "follow_redirects");
 	if (h->content_type && strpbrk(h->content_type, "\r\n")) {
 		snprintf(err, errlen, "content_type: contains a line break");

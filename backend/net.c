@@ -20,6 +20,13 @@
 
 #include "net.h"
 
+void net_opts_load(struct net_opts *o, const struct cfg_section *sec)
+{
+	o->ca_file = cfg_str(sec, "ca_file");
+	o->connect_timeout = (long)cfg_seconds(sec, "connect_timeout");
+	o->timeout = (long)cfg_seconds(sec, "timeout");
+}
+
 void net_req_init(struct net_req *r, const char *method)
 {
 	memset(r, 0, sizeof(*r));

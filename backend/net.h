@@ -60,6 +60,18 @@ struct net_opts {
 	const char *userpwd;	/* "user:password" for HTTP basic auth, or NULL */
 };
 
+/* The keys every network sink has, for the end of its cfg_key table. */
+#define NET_CFG_KEYS \
+	{ "prefix", CFG_STR, "", 0, NULL, 0, 0, "starts every key" }, \
+	{ "ca_file", CFG_PATH, NULL, 0, NULL, 0, 0, "CA bundle for TLS (verification is always on)" }, \
+	{ "connect_timeout", CFG_DURATION, "10s", CFG_BARE_SECONDS, NULL, 1, 3600, \
+	  "give up connecting after this long (then retry later)" }, \
+	{ "timeout", CFG_DURATION, "60s", CFG_BARE_SECONDS, NULL, 1, 86400, \
+	  "abort a request that moves less than 1 KiB in this long" }
+
+/* ca_file and the timeouts of a validated section with NET_CFG_KEYS. */
+void net_opts_load(struct net_opts *o, const struct cfg_section *sec);
+
 void net_req_init(struct net_req *r, const char *method);
 void net_req_free(struct net_req *r);	/* frees what the request owns; reusable after init */
 /* Sets the URL (printf-style). */

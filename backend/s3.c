@@ -61,18 +61,13 @@ struct s3 {
 	  "server URL; empty: https://s3.<region>.amazonaws.com" }, \
 	{ "path_style", CFG_BOOL, path_style_def, 0, NULL, 0, 0, \
 	  "address the bucket in the path, not in the host name" }, \
-	{ "prefix", CFG_STR, "", 0, NULL, 0, 0, "starts every key" }, \
 	{ "storage_class", CFG_STR, NULL, 0, NULL, 0, 0, "x-amz-storage-class of new objects" }, \
 	{ "sse", CFG_ENUM, NULL, 0, "AES256|aws:kms", 0, 0, "server-side encryption" }, \
 	{ "kms_key_id", CFG_STR, NULL, 0, NULL, 0, 0, "KMS key for sse = aws:kms" }, \
 	{ "credentials", CFG_PATH, NULL, 0, NULL, 0, 0, \
 	  "AWS shared-credentials file (mode 0600); else AWS_* variables, else ~/.aws/credentials" }, \
 	{ "profile", CFG_STR, "default", 0, NULL, 0, 0, "section of the credentials file" }, \
-	{ "ca_file", CFG_PATH, NULL, 0, NULL, 0, 0, "CA bundle for TLS (verification is always on)" }, \
-	{ "connect_timeout", CFG_DURATION, "10s", CFG_BARE_SECONDS, NULL, 1, 3600, \
-	  "give up connecting after this long (then retry later)" }, \
-	{ "timeout", CFG_DURATION, "60s", CFG_BARE_SECONDS, NULL, 1, 86400, \
-	  "abort a request that moves less than 1 KiB in this long" }, \
+	NET_CFG_KEYS, \
 	{ NULL }
 
 static const struct cfg_key s3_keys[] = { S3_KEYS("us-east-1", "", "no") };
@@ -223,9 +218,7 @@ static int s3_open(struct sink *sink, const struct cfg_section *sec, char *err, 
 	s->storage_class = cfg_str(sec, "storage_class");
 	s->sse = cfg_str(sec, "sse");
 	s->kms_key_id = cfg_str(sec, "kms_key_id");
-	s->net.ca_file = cfg_str(sec, "ca_file");
-	s->net.connect_timeout = (long)cfg_seconds(sec, "connect_timeout");
-	s->net.timeout = (long)cfg_seconds(sec, "timeout");
+	net_opts_load(&s->net, sec);
 	rc = !s->bucket || !s->region ? -ENOMEM : endpoint_parse(s, sec, msg, sizeof(msg));
 	if (rc == 0)
 		rc = creds_load(s, sec, msg, sizeof(msg));
