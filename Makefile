@@ -25,7 +25,7 @@ INI_CFLAGS = $(shell pkg-config --cflags iniparser 2>/dev/null || echo -I/usr/in
 INI_LIBS   = $(shell pkg-config --libs iniparser 2>/dev/null || echo -liniparser)
 
 ifdef SANITIZE
-CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer
+CFLAGS    += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS   += -fsanitize=address,undefined
 endif
 

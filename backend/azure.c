@@ -169,8 +169,10 @@ static int canonical_resource(const struct azure_sign_req *r, struct buf *out)
 
 	if (r->nparams > AZ_MAX_SIGN)
 		return -E2BIG;
-	memcpy(p, r->params, r->nparams * sizeof(*p));
-	qsort(p, r->nparams, sizeof(*p), param_cmp);
+	if (r->nparams) {
+		memcpy(p, r->params, r->nparams * sizeof(*p));
+		qsort(p, r->nparams, sizeof(*p), param_cmp);
+	}
 	buf_printf(out, "/%s%s", r->account, r->path);
 	for (size_t i = 0; i < r->nparams; i++) {
 		if (i > 0 && strcasecmp(p[i].name, p[i - 1].name) == 0) {
