@@ -135,6 +135,34 @@ else
 fi
 fs_umount "$D/mnt"
 
+# --- 500 and 503 (InternalError, ServerBusy) are retried, for a blob and
+# for blocks, until the server is well again
+PPORT=$((PORT + 2)) CPORT=$((PORT + 3))
+node tests/e2e/faultproxy.js $PPORT $CPORT $PORT >>"$TESTS_TMP/proxy.log" 2>&1 &
+PXPID=$!
+trap 'fs_cleanup; az_stop; kill $PXPID 2>/dev/null' EXIT
+if wait_for 10 curl -sf "http://127.0.0.1:$CPORT/mode?m=error&rate=1"; then
+	az_case busy
+	sed -i "s|^endpoint = .*|endpoint = http://127.0.0.1:$PPORT/devstoreaccount1|" "$D/flowfs.ini"
+	fs_mount "$D/flowfs.ini" "$D/mnt"
+	head -c 1000 /dev/urandom > "$D/s.bin"
+	head -c $((11 * 1024 * 1024)) /dev/urandom > "$D/b.bin"
+	cp "$D/s.bin" "$D/b.bin" "$D/mnt/web/"
+	wait_for 20 sh -c "[ \$(grep -c injected '$TESTS_TMP/proxy.log') -ge 6 ]"
+	st_during="$(state "$D/mnt/web/s.bin") $(state "$D/mnt/web/b.bin")"
+	curl -sf "http://127.0.0.1:$CPORT/mode?m=pass" >/dev/null
+	"$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
+	if azget busy/web/s.bin | cmp -s - "$D/s.bin" && azget busy/web/b.bin | cmp -s - "$D/b.bin" &&
+	   [ "$st_during" = "queued queued" ] && grep -q 'HTTP 50[03].*retrying in' "$D/log"; then
+		ok azure_5xx_retried
+	else
+		fail azure_5xx_retried "states during the errors: $st_during"
+	fi
+	fs_umount "$D/mnt"
+else
+	fail azure_5xx_retried "faultproxy did not start"
+fi
+
 # --- a wrong key fails for good, visibly, and the key never shows
 az_case wrongkey
 printf '%s\n' "$WRONGKEY" > "$D/key"
