@@ -5,7 +5,7 @@
 set -eu
 build="libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev zlib1g-dev liblzma-dev
        libsqlite3-dev libiniparser-dev pkg-config gcc make"
-test="attr rsync jq psmisc procps util-linux bc sqlite3 curl man-db xz-utils gzip
+test="attr rsync jq psmisc procps util-linux bc sqlite3 curl man-db xz-utils gzip iproute2 strace
       clang libclang-rt-14-dev valgrind"
 bench="s3fs rclone awscli"
 case "${1:-build}" in

@@ -16,7 +16,7 @@ need_s3rver() {	# SCRIPT
 	fi
 }
 
-PORT=$((20000 + RANDOM % 20000))	# s3rver
+PORT=$(free_ports 6)	# s3rver
 PPORT=$((PORT + 1)) CPORT=$((PORT + 2))	# the proxy and its control port
 S3DIR=$TESTS_TMP/s3data
 S3PID= PXPID=

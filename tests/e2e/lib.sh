@@ -38,6 +38,24 @@ wait_eq() {
 	wait_for "$1" sh -c "[ \"\$($3)\" = '$2' ]"
 }
 
+# free_ports N: prints a base port such that base .. base+N-1 are unused,
+# below the kernel's ephemeral range (where client connections could take
+# them between this check and a server's listen()).
+free_ports() {
+	local lo hi base used i clash
+	read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	used=$(ss -Htan 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
+	for _ in $(seq 50); do
+		base=$((20000 + RANDOM % (lo - 20000 - $1)))
+		clash=
+		for ((i = 0; i < $1; i++)); do
+			grep -qx "$((base + i))" <<<"$used" && clash=yes && break
+		done
+		[ -z "$clash" ] && { echo "$base"; return 0; }
+	done
+	echo "$base"
+}
+
 # new_case NAME: a fresh $D with spool/, out/, mnt/ and a default $D/flowfs.ini.
 new_case() {
 	D=$TESTS_TMP/$1

@@ -10,7 +10,7 @@ if [ ! -f "$AZURITE" ] || ! command -v node >/dev/null || ! command -v python3 >
 fi
 AZKEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 WRONGKEY='V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5'
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_ports 4)
 EP=http://127.0.0.1:$PORT/devstoreaccount1
 AZDIR=$TESTS_TMP/azdata
 AZPID=

@@ -9,7 +9,7 @@ if ! command -v node >/dev/null || ! command -v jq >/dev/null; then
 	skip t_http "node or jq is not installed"
 	exit 0
 fi
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_ports 2)
 RX=$TESTS_TMP/rx
 RXPID=
 rx_start() {

@@ -7,7 +7,7 @@ if [ ! -f "$S3RVER" ] || ! command -v node >/dev/null; then
 	skip t_s3 "s3rver is not installed (npm ci --prefix tests)"
 	exit 0
 fi
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_ports 3)
 S3DIR=$TESTS_TMP/s3data
 S3PID=
 s3_start() {

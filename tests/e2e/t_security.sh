@@ -130,7 +130,7 @@ if ! command -v node >/dev/null || ! command -v openssl >/dev/null; then
 	skip t_security_servers "node or openssl is missing"
 	exit 0
 fi
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_ports 4)
 GPORT=$((PORT + 1))	# checkserver that knows the canary: deliveries succeed
 BPORT=$((PORT + 2))	# checkserver that expects another secret: 403s
 TPORT=$((PORT + 3))	# tlsproxy in front of s3rver
