@@ -33,8 +33,9 @@
  *
  * Thread rules: put() runs in several workers at once; it only reads the
  * struct dir_sink, which open() fills before the workers start.  Two workers
- * creating the same directory race harmlessly (EEXIST is fine).  Temp files
- * left by a crash mid-put are dot files that no later put reuses.
+ * creating the same directory race harmlessly (EEXIST is fine).  A temp
+ * file's name is saved in the spool before it is created, so a temp file
+ * left by a crash mid-put is removed by the next attempt at the object.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -266,16 +267,42 @@ static void temp_suffix(char out[7])
 	out[6] = '\0';
 }
 
-/* Creates ".BASE.flowfs-XXXXXX" in p->dirfd, exclusively; returns its fd. */
+/* True if NAME is a temp file name of ours: ".X.flowfs-XXXXXX", one segment. */
+static bool temp_name_ours(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 15 && name[0] == '.' && !strchr(name, '/') &&
+	       strncmp(name + n - 14, ".flowfs-", 8) == 0;
+}
+
+/*
+ * Creates ".BASE.flowfs-XXXXXX" in p->dirfd, exclusively; returns its fd.
+ * The name is saved in the spool first (as the delivery's upload id), so a
+ * put cut short by a crash is cleaned up by the next attempt at the same
+ * object instead of staying behind as litter in the sink directory.
+ */
 static int temp_create(struct dir_put *p)
 {
+	struct sink_resume *res = p->o->resume;
+
+	if (res->upload_id && temp_name_ours(res->upload_id) &&
+	    unlinkat(p->dirfd, res->upload_id, 0) == 0)
+		log_info(p->d->mod, "removed %s, left by an attempt cut short", res->upload_id);
 	for (int i = 0; i < TEMP_TRIES; i++) {
 		char sfx[7];
-		int fd;
+		int fd, rc;
 
 		temp_suffix(sfx);
 		/* BASE is cut so the name fits in NAME_MAX. */
 		snprintf(p->tmp, sizeof(p->tmp), ".%.*s.flowfs-%s", NAME_MAX - 16, p->base, sfx);
+		if (faccessat(p->dirfd, p->tmp, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		rc = res->save_upload(res, p->tmp);
+		if (rc) {
+			p->tmp[0] = '\0';
+			return put_fail(p, "record temp file name", -rc);
+		}
 		fd = openat(p->dirfd, p->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			return fd;

@@ -22,6 +22,7 @@ for f in "$D"/out/web/*; do
 	b=$(basename "$f")
 	same "$D/src/$b" "$f" || { bad=1; echo "    $b delivered but not identical (half-written?)"; }
 done
+for f in $(find "$D/out" -name '.*.flowfs-*'); do bad=1; echo "    temp file left in the sink: ${f##*/}"; done
 if [ $bad = 0 ] && [ "$n" -gt 0 ] && [ "$n" -lt 1000 ]; then ok durability_kill9_during_cp; else fail durability_kill9_during_cp "bad=$bad, $n of 1000 copied before the kill"; fi
 fs_umount "$D/mnt"
 

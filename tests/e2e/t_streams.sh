@@ -91,6 +91,7 @@ wait $pids
 "$FLOWCTL" sync "$D/mnt" --timeout 60
 bad=
 for f in $(find "$D/out" -name '*.gz'); do gzip -t "$f" 2>/dev/null || bad="$bad corrupt:$f"; done
+for f in $(find "$D/out" -name '.*.flowfs-*'); do bad="$bad temp-left:${f##*/}"; done
 unpack "$D/out/web" > "$D/all"
 grep -vqE '^w[1-3] [0-9]+$' "$D/all" && bad="$bad partial-lines"
 for w in 1 2 3; do

@@ -39,12 +39,29 @@ struct fix {
 	int rc;
 };
 
-/* An object with its parts, made from the data file. */
+/* An object with its parts, made from the data file; RES keeps what the
+ * sink saves for resuming in memory, as the spool keeps it in its db. */
 struct obj {
 	struct sink_object o;
 	struct sink_part parts[16];
 	char key[1024];
+	struct sink_resume res;
+	char upload_id[NAME_MAX + 1];
 };
+
+static int mem_save_upload(struct sink_resume *r, const char *id)
+{
+	struct obj *ob = r->arg;
+
+	snprintf(ob->upload_id, sizeof(ob->upload_id), "%s", id ? id : "");
+	r->upload_id = id ? ob->upload_id : NULL;
+	return 0;
+}
+
+static int mem_save_part(struct sink_resume *r, size_t idx, const char *id)
+{
+	return 0;
+}
 
 static void fix_free(struct fix *f)
 {
@@ -139,6 +156,10 @@ static int make_obj(struct obj *ob, const char *key, size_t nparts)
 	ob->o.content_type = sink_content_type(key);
 	ob->o.mtime = 1795350896;
 	ob->o.mode = 0640;
+	ob->res.arg = ob;
+	ob->res.save_upload = mem_save_upload;
+	ob->res.save_part = mem_save_part;
+	ob->o.resume = &ob->res;
 	return rc;
 }
 
@@ -658,6 +679,41 @@ static void registry_and_helpers(void)
 	CHECK(http_status_to_errno(418) == -EPROTO);
 }
 
+/* A put cut short by a crash leaves its temp file; the next attempt at the
+ * same object removes it (its name was saved before it was created). */
+static void crashed_temp_is_removed_by_retry(void)
+{
+	struct fix f;
+	struct obj ob;
+	char path[1024], left[1024];
+
+	reset_out();
+	CHECK(fix_open(&f, out, NULL) == 0);
+	CHECK(make_data(3000, 21) == 0);
+	CHECK(make_obj(&ob, "web/c.bin", 1) == 0);
+	CHECK(put(&f, &ob) == 0);
+	CHECK(ob.res.upload_id != NULL);
+	CHECK(strstr(ob.upload_id, ".c.bin.flowfs-") == ob.upload_id);
+	/* as if the daemon died mid-copy: the saved temp name exists, half written */
+	snprintf(left, sizeof(left), "%s/web/%s", out, ob.upload_id);
+	CHECK(write_file(left, "half", 4) == 0);
+	CHECK(temps_in(out) == 1);
+	CHECK(put(&f, &ob) == 0);
+	CHECK(temps_in(out) == 0);
+	snprintf(path, sizeof(path), "%s/web/c.bin", out);
+	CHECK(access(path, F_OK) == 0);
+	/* a saved id that is not one of our temp names is never unlinked */
+	snprintf(path, sizeof(path), "%s/web/keep", out);
+	CHECK(write_file(path, "x", 1) == 0);
+	ob.res.upload_id = "keep";
+	CHECK(put(&f, &ob) == 0);
+	CHECK(access(path, F_OK) == 0);
+	ob.res.upload_id = "../web/keep";
+	CHECK(put(&f, &ob) == 0);
+	CHECK(access(path, F_OK) == 0);
+	fix_free(&f);
+}
+
 static void unknown_type_is_refused(void)
 {
 	struct cfg_section sec = { .kind = "sink", .name = "x" };
@@ -697,6 +753,7 @@ int main(void)
 	RUN(metadata_becomes_xattrs);
 	RUN(prefix_is_checked);
 	RUN(registry_and_helpers);
+	RUN(crashed_temp_is_removed_by_retry);
 	RUN(unknown_type_is_refused);
 
 	rm_rf(root);
