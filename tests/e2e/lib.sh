@@ -159,3 +159,19 @@ corrupt_spooled() {
 	"$FLOWCTL" retry "$D/mnt" >/dev/null
 	wait_for 15 is_state "$D/mnt/web/$name" failed
 }
+
+# kill9_mid_upload MIB: mounts $D/flowfs.ini, copies MIB MiB of random bytes
+# (kept in $D/big) into web/big, kills the daemon once the sink has
+# confirmed two parts, remounts and syncs.  Sets SAVED to the number of
+# parts the spool had recorded at the kill.
+kill9_mid_upload() {
+	local parts="sqlite3 '$D/spool/flowfs.db' 'SELECT count(*) FROM part_ids' 2>/dev/null"
+	fs_mount "$D/flowfs.ini" "$D/mnt"
+	head -c $(($1 * 1024 * 1024)) /dev/urandom > "$D/big"
+	cp "$D/big" "$D/mnt/web/big"
+	wait_for 60 sh -c "[ \$($parts || echo 0) -ge 2 ]"
+	SAVED=$(sh -c "$parts")
+	fs_kill9 "$D/mnt"
+	fs_mount "$D/flowfs.ini" "$D/mnt"
+	"$FLOWCTL" sync "$D/mnt" --timeout 120 >/dev/null
+}

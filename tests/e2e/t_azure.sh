@@ -78,14 +78,8 @@ fs_umount "$D/mnt"
 
 # --- kill -9 in the middle of a block upload, then remount: it resumes
 az_case resume
-fs_mount "$D/flowfs.ini" "$D/mnt"
-head -c $((60 * 1024 * 1024)) /dev/urandom > "$D/big"
-cp "$D/big" "$D/mnt/web/big"
-wait_for 60 sh -c "[ \$(sqlite3 '$D/spool/flowfs.db' 'SELECT count(*) FROM part_ids' 2>/dev/null || echo 0) -ge 2 ]"
-saved=$(sqlite3 "$D/spool/flowfs.db" 'SELECT count(*) FROM part_ids' 2>/dev/null)
-fs_kill9 "$D/mnt"
-fs_mount "$D/flowfs.ini" "$D/mnt"
-"$FLOWCTL" sync "$D/mnt" --timeout 120 >/dev/null
+kill9_mid_upload 60
+saved=$SAVED
 sent1=$(grep -c 'resume/web/big: block 1 of 12 sent' "$D/log")
 total=$(grep -c 'resume/web/big: block [0-9]* of 12 sent' "$D/log")
 resumed=$(grep -c 'resume/web/big: resuming a block upload' "$D/log")
