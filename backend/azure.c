@@ -644,16 +644,26 @@ static int blocks_commit(struct azure *a, struct sink_io *io, const struct sink_
 	return rc;
 }
 
+static int blocks_check_parts(void *arg, struct sink_io *io, bool *ok, char *err, size_t errlen)
+{
+	struct blocks *b = arg;
+
+	return blocks_check(b->a, io, b->o, ok, err, errlen);
+}
+
 static int put_blocks(struct azure *a, struct sink_io *io, int fd, const struct sink_object *o,
 		      char *err, size_t errlen)
 {
 	struct sink_resume *res = o->resume;
 	struct blocks b = { .a = a, .fd = fd, .o = o };
-	bool *ok = calloc(o->nparts, sizeof(*ok)), *need = calloc(o->nparts, sizeof(*need));
-	size_t saved = 0, bad = 0;
+	bool *sent = calloc(o->nparts, sizeof(*sent));
+	struct net_parts np = { .n = o->nparts, .sent = sent, .nthreads = AZ_THREADS,
+				.send = put_block, .check = blocks_check_parts, .io = io, .arg = &b,
+				.what = "blocks", .mod = a->mod, .key = o->key };
+	size_t saved = 0;
 	int rc = 0;
 
-	if (!ok || !need) {
+	if (!sent) {
 		rc = -ENOMEM;
 		goto out_free;
 	}
@@ -665,7 +675,7 @@ static int put_blocks(struct azure *a, struct sink_io *io, int fd, const struct 
 	}
 	if (res->upload_id) {
 		for (size_t i = 0; i < o->nparts; i++)
-			saved += res->part_ids && res->part_ids[i];
+			saved += sent[i] = res->part_ids && res->part_ids[i];
 		log_info(a->mod, "%s: resuming a block upload: %zu of %zu blocks confirmed before",
 			 o->key, saved, o->nparts);
 	} else {
@@ -673,34 +683,13 @@ static int put_blocks(struct azure *a, struct sink_io *io, int fd, const struct 
 		if (rc)
 			goto out_free;
 	}
-	for (int round = 0; round < 2; round++) {
-		for (size_t i = 0; i < o->nparts; i++)
-			need[i] = round == 0 ? !(res->upload_id && res->part_ids && res->part_ids[i])
-					     : !ok[i];
-		rc = net_parallel(o->nparts, need, AZ_THREADS, put_block, &b, err, errlen);
-		if (rc)
-			break;
-		memset(ok, 0, o->nparts * sizeof(*ok));
-		rc = blocks_check(a, io, o, ok, err, errlen);
-		if (rc)
-			break;
-		bad = 0;
-		for (size_t i = 0; i < o->nparts; i++)
-			bad += !ok[i];
-		if (bad == 0 || round == 1)
-			break;
-		log_warn(a->mod, "%s: the server lacks %zu blocks: sending them again", o->key, bad);
-	}
-	if (rc == 0 && bad) {
-		snprintf(err, errlen, "%s: %zu blocks missing after re-sending them", o->key, bad);
+	rc = net_parts_send(&np, err, errlen);
+	if (np.missing)
 		res->save_upload(res, NULL);	/* start clean next time */
-		rc = -EAGAIN;
-	}
 	if (rc == 0)
 		rc = blocks_commit(a, io, o, err, errlen);
 out_free:
-	free(ok);
-	free(need);
+	free(sent);
 	return rc;
 }
 

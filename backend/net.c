@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "../util/log.h"
 #include "net.h"
 
 void net_opts_load(struct net_opts *o, const struct cfg_section *sec)
@@ -479,4 +480,48 @@ int net_parallel(size_t n, const bool *need, int nthreads,
 	if (m.rc)
 		snprintf(err, errlen, "%s", m.err);
 	return m.rc;
+}
+
+int net_parts_send(struct net_parts *p, char *err, size_t errlen)
+{
+	bool *ok = calloc(p->n, sizeof(*ok)), *need = calloc(p->n, sizeof(*need));
+	size_t bad = 0;
+	int rc = 0;
+
+	if (!ok || !need) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < p->n; i++)
+			need[i] = round == 0 ? !(p->sent && p->sent[i]) : !ok[i];
+		rc = net_parallel(p->n, need, p->nthreads, p->send, p->arg, err, errlen);
+		if (rc)
+			break;
+		memset(ok, 0, p->n * sizeof(*ok));
+		rc = p->check(p->arg, p->io, ok, err, errlen);
+		if (rc == -EOPNOTSUPP) {
+			log_debug(p->mod, "%s: the server cannot list %s: %s", p->key, p->what, err);
+			rc = 0;
+			bad = 0;
+			break;
+		}
+		if (rc)
+			break;
+		bad = 0;
+		for (size_t i = 0; i < p->n; i++)
+			bad += !ok[i];
+		if (bad == 0 || round == 1)
+			break;
+		log_warn(p->mod, "%s: the server lacks %zu %s: sending them again", p->key, bad, p->what);
+	}
+	p->missing = rc == 0 ? bad : 0;
+	if (rc == 0 && bad) {
+		snprintf(err, errlen, "%s: %zu %s missing after re-sending them", p->key, bad, p->what);
+		rc = -EAGAIN;
+	}
+out_free:
+	free(ok);
+	free(need);
+	return rc;
 }

@@ -116,4 +116,27 @@ int net_parallel(size_t n, const bool *need, int nthreads,
 		 int (*send)(void *arg, struct sink_io *io, size_t i, char *err, size_t errlen),
 		 void *arg, char *err, size_t errlen);
 
+/*
+ * The part loop of a resumable multipart upload (S3 parts, Azure blocks):
+ * sends the parts SENT does not mark (NULL: none confirmed yet) with
+ * net_parallel(), asks CHECK which parts the server holds (into OK[n]) and
+ * sends the missing ones once more.  CHECK may answer -EOPNOTSUPP: the
+ * server cannot list parts, the commit will check them.  Parts still
+ * missing after that give -EAGAIN with ERR.  WHAT names them in the log
+ * and ERR ("parts", "blocks"); MOD and KEY are for the log.
+ */
+struct net_parts {
+	size_t n;
+	const bool *sent;
+	int nthreads;
+	int (*send)(void *arg, struct sink_io *io, size_t i, char *err, size_t errlen);
+	int (*check)(void *arg, struct sink_io *io, bool *ok, char *err, size_t errlen);
+	struct sink_io *io;		/* CHECK's connection: the worker's */
+	void *arg;
+	const char *what, *mod, *key;
+	size_t missing;			/* out: parts still missing at the end */
+};
+
+int net_parts_send(struct net_parts *p, char *err, size_t errlen);
+
 #endif

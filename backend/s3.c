@@ -514,19 +514,29 @@ static int mp_send_one(void *arg, struct sink_io *io, size_t i, char *err, size_
 	return m->etags[i] ? 0 : -ENOMEM;
 }
 
+static int mp_check_parts(void *arg, struct sink_io *io, bool *ok, char *err, size_t errlen)
+{
+	struct mp_send *m = arg;
+
+	return mp_check(m->s, io, m->o, m->id, m->etags, ok, err, errlen);
+}
+
 static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct sink_object *o,
 			 char *err, size_t errlen)
 {
 	struct sink_resume *res = o->resume;
 	char id[300] = "";
 	char **etags = calloc(o->nparts, sizeof(*etags));
-	bool *ok = calloc(o->nparts, sizeof(*ok)), *need = calloc(o->nparts, sizeof(*need));
+	bool *sent = calloc(o->nparts, sizeof(*sent));
 	struct mp_send m = { .s = s, .fd = fd, .o = o, .id = id, .etags = etags };
+	struct net_parts np = { .n = o->nparts, .sent = sent, .nthreads = MP_THREADS,
+				.send = mp_send_one, .check = mp_check_parts, .io = io, .arg = &m,
+				.what = "parts", .mod = s->mod, .key = o->key };
 	bool resumed = false;
 	long status = 0;
 	int rc = 0;
 
-	if (!etags || !ok || !need) {
+	if (!etags || !sent) {
 		rc = -ENOMEM;
 		goto out_free;
 	}
@@ -541,8 +551,10 @@ static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct 
 	if (res && res->upload_id) {
 		resumed = true;
 		snprintf(id, sizeof(id), "%s", res->upload_id);
-		for (size_t i = 0; i < o->nparts; i++)
+		for (size_t i = 0; i < o->nparts; i++) {
 			etags[i] = res->part_ids && res->part_ids[i] ? strdup(res->part_ids[i]) : NULL;
+			sent[i] = etags[i] != NULL;
+		}
 		log_debug(s->mod, "%s: resuming upload %s", o->key, id);
 	} else {
 		rc = mp_create(s, io, o, id, sizeof(id), err, errlen);
@@ -551,34 +563,7 @@ static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct 
 		if (rc)
 			goto out_free;
 	}
-	for (int round = 0; round < 2; round++) {
-		for (size_t i = 0; i < o->nparts; i++)
-			need[i] = round == 0 ? !etags[i] : !ok[i];
-		rc = net_parallel(o->nparts, need, MP_THREADS, mp_send_one, &m, err, errlen);
-		if (rc)
-			break;
-		memset(ok, 0, o->nparts * sizeof(*ok));
-		rc = mp_check(s, io, o, id, etags, ok, err, errlen);
-		if (rc == -EOPNOTSUPP) {
-			/* No ListParts here (s3rver): Complete checks the ETags. */
-			log_debug(s->mod, "%s: the server has no ListParts: %s", o->key, err);
-			rc = 0;
-			break;
-		}
-		if (rc)
-			break;
-		size_t bad = 0;
-		for (size_t i = 0; i < o->nparts; i++)
-			bad += !ok[i];
-		if (bad == 0)
-			break;
-		log_warn(s->mod, "%s: the server lacks %zu parts of upload %s: sending them again",
-			 o->key, bad, id);
-		if (round == 1) {
-			snprintf(err, errlen, "%s: %zu parts missing after re-sending them", o->key, bad);
-			rc = -EAGAIN;
-		}
-	}
+	rc = net_parts_send(&np, err, errlen);
 	if (rc == 0)
 		rc = mp_complete(s, io, o, id, etags, err, errlen, &status);
 	if (rc && res && (strstr(err, "NoSuchUpload") || (resumed && status >= 400))) {
@@ -594,8 +579,7 @@ out_free:
 	for (size_t i = 0; etags && i < o->nparts; i++)
 		free(etags[i]);
 	free(etags);
-	free(ok);
-	free(need);
+	free(sent);
 	return rc;
 }
 
