@@ -335,6 +335,8 @@ int cache_create(struct cache *c, const char *path, int flags, mode_t mode, uid_
 		goto out_unlock;
 	}
 	s = stream_find(c, &p, false, 0, 0, 0);
+	if (!s && !stream_implicit(&p) && (rc = name_check_new(&p)) != 0)
+		goto out_unlock;
 	if (s || (flags & O_APPEND) || stream_implicit(&p)) {
 		/* O_APPEND makes a stream; an existing stream stays one. */
 		rc = s && (flags & O_EXCL) ? -EEXIST : 0;

@@ -194,6 +194,9 @@ int cpath_lock(struct cache *c, const char *path, struct cpath *p);
 void cpath_unlock(struct cache *c, struct cpath *p);
 bool path_hidden(const char *rel);	/* a component starts with '.' */
 bool name_reserved(const struct cpath *p);	/* .flow / .status at a flow's top */
+/* -EINVAL if the new name P ends in has a control character or a backslash:
+ * keys could not carry it unchanged, and two names would share one key. */
+int name_check_new(const struct cpath *p);
 
 /* ns.c */
 struct objrow {				/* a listed object, as stored */

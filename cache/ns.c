@@ -334,6 +334,8 @@ int cache_mkdir(struct cache *c, const char *path, mode_t mode, uid_t uid, gid_t
 		rc = -ENOENT;
 		goto out_unlock;
 	}
+	if ((rc = name_check_new(&p)) != 0)
+		goto out_unlock;
 	if (name_reserved(&p) || obj_lookup(c, &p, &r) == 0 || stream_implicit(&p) ||
 	    stream_find(c, &p, false, 0, 0, 0) || dir_exists(c, p.flow, p.dir, p.name)) {
 		rc = -EEXIST;
@@ -550,6 +552,8 @@ static int rename_locked(struct cache *c, const struct cpath *a, const struct cp
 	if (name_reserved(a) || name_reserved(b))
 		return -EACCES;
 	if (flags & ~1u)	/* only RENAME_NOREPLACE */
+		return -EINVAL;
+	if (name_check_new(b))
 		return -EINVAL;
 	if (stream_find(c, a, false, 0, 0, 0) || stream_find(c, b, false, 0, 0, 0) ||
 	    stream_implicit(b))

@@ -68,6 +68,14 @@ bool name_reserved(const struct cpath *p)
 	return !*p->dir && (strcmp(p->name, ".flow") == 0 || strcmp(p->name, ".status") == 0);
 }
 
+int name_check_new(const struct cpath *p)
+{
+	for (const unsigned char *s = (const unsigned char *)p->name; *s; s++)
+		if (*s < 0x20 || *s == 0x7f || *s == '\\')
+			return -EINVAL;
+	return 0;
+}
+
 int cpath_lock(struct cache *c, const char *path, struct cpath *p)
 {
 	pthread_mutex_lock(&c->lock);
