@@ -34,13 +34,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "../util/base64.h"
 #include "../util/buf.h"
 #include "../util/log.h"
 #include "azure.h"
@@ -85,26 +85,16 @@ static const struct cfg_key azure_keys[] = {
 
 int azure_b64_decode(const char *s, unsigned char *out, size_t outlen)
 {
-	unsigned char tmp[4 * AZ_MAX_KEY];
-	size_t len, pad = 0;
-	int n;
+	size_t len = strlen(s), n = 0;
+	unsigned char tmp[2 * AZ_MAX_KEY];
+	int rc = len / 4 * 3 + 3 > sizeof(tmp) ? -EINVAL : base64_decode(s, len, tmp, &n);
 
-	while (isspace((unsigned char)*s))
-		s++;
-	len = strlen(s);
-	while (len && isspace((unsigned char)s[len - 1]))
-		len--;
-	if (len == 0 || len % 4 || len / 4 * 3 > sizeof(tmp))
-		return -EINVAL;
-	pad = (s[len - 1] == '=') + (s[len - 2] == '=');
-	n = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)len);
-	if (n < 0 || (size_t)n - pad > outlen) {
-		OPENSSL_cleanse(tmp, sizeof(tmp));
-		return -EINVAL;
-	}
-	memcpy(out, tmp, (size_t)n - pad);
+	if (rc == 0 && (n == 0 || n > outlen))
+		rc = -EINVAL;
+	if (rc == 0)
+		memcpy(out, tmp, n);
 	OPENSSL_cleanse(tmp, sizeof(tmp));
-	return n - (int)pad;
+	return rc ? rc : (int)n;
 }
 
 static int hdr_cmp(const void *a, const void *b)
@@ -226,7 +216,7 @@ int azure_sign(const struct azure_sign_req *r, const unsigned char *key, size_t 
 		rc = -ENOMEM;
 		goto out_free_sts;
 	}
-	EVP_EncodeBlock((unsigned char *)sig, mac, (int)maclen);
+	base64_encode(mac, maclen, sig);
 	n = snprintf(out, outlen, "SharedKey %s:%s", r->account, sig);
 	if (n < 0 || (size_t)n >= outlen)
 		rc = -ENAMETOOLONG;
@@ -237,45 +227,6 @@ out_free_sts:
 }
 
 /* ---- secrets ---- */
-
-/* Reads the first line of secret file PATH (for key WHAT) into OUT.  The
- * file must not be readable by group or others. */
-static int secret_file(const char *what, const char *path, char *out, size_t outlen,
-		       char *err, size_t errlen)
-{
-	struct stat st;
-	ssize_t n;
-	int fd, rc = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(err, errlen, "%s: %s: %m", what, path);
-		rc = -errno;
-		goto out_close;
-	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "%s: %s has mode %04o: group and others must have "
-			 "no access (chmod 600 %s)", what, path, st.st_mode & 07777, path);
-		rc = -EACCES;
-		goto out_close;
-	}
-	n = read(fd, out, outlen - 1);
-	if (n < 0) {
-		snprintf(err, errlen, "%s: %s: %m", what, path);
-		rc = -errno;
-		goto out_close;
-	}
-	out[n] = '\0';
-	out[strcspn(out, "\r\n")] = '\0';
-	if (!out[0]) {
-		snprintf(err, errlen, "%s: %s is empty", what, path);
-		rc = -EINVAL;
-	}
-out_close:
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
 
 static int secrets_load(struct azure *a, const struct cfg_section *sec, char *err, size_t errlen)
 {
@@ -288,8 +239,8 @@ static int secrets_load(struct azure *a, const struct cfg_section *sec, char *er
 		snprintf(err, errlen, "set exactly one of key_file and sas_file");
 		return -EINVAL;
 	}
-	rc = secret_file(key_file ? "key_file" : "sas_file", key_file ? key_file : sas_file,
-			 text, sizeof(text), err, errlen);
+	rc = sink_secret_line(key_file ? "key_file" : "sas_file", key_file ? key_file : sas_file,
+			      text, sizeof(text), err, errlen);
 	if (rc)
 		goto out_wipe;
 	if (sas_file) {
@@ -542,7 +493,7 @@ static void block_id(const struct sink_object *o, size_t idx, char out[40])
 	char raw[32];
 
 	snprintf(raw, sizeof(raw), "ff%016" PRIx64 "b%05zu", (uint64_t)o->id, idx % 100000);
-	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, 24);
+	base64_encode(raw, 24, out);
 }
 
 struct blocks {

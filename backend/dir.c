@@ -296,8 +296,6 @@ static int temp_create(struct dir_put *p)
 		temp_suffix(sfx);
 		/* BASE is cut so the name fits in NAME_MAX. */
 		snprintf(p->tmp, sizeof(p->tmp), ".%.*s.flowfs-%s", NAME_MAX - 16, p->base, sfx);
-		if (faccessat(p->dirfd, p->tmp, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-			continue;
 		rc = res->save_upload(res, p->tmp);
 		if (rc) {
 			p->tmp[0] = '\0';

@@ -35,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lzma.h>
@@ -55,15 +54,10 @@
 
 enum http_enc { HTTP_ENC_NONE, HTTP_ENC_GZIP, HTTP_ENC_DEFLATE };
 
-struct http_hdr {
-	char *name;			/* owned */
-	char *value;			/* owned */
-};
-
 struct http {
 	char *url;
 	const char *method;		/* "POST" or "PUT" (static) */
-	struct http_hdr hdr[HTTP_HEADERS_MAX];	/* from `headers` */
+	struct net_header hdr[HTTP_HEADERS_MAX];	/* from `headers` */
 	size_t nhdr;
 	char *userpwd;			/* "KEY:" (secret), or NULL */
 	const char *content_type;	/* borrowed from the section, or NULL */
@@ -187,54 +181,25 @@ static int http_headers_parse(struct http *h, const char *spec, char *err, size_
 	return rc;
 }
 
-/* The key from api_key_file: its first line; the file must be 0600 or stricter. */
-static int http_key_file(const char *path, char **key, char *err, size_t errlen)
-{
-	char line[1024] = "";
-	struct stat st;
-	FILE *f;
-
-	if (stat(path, &st) < 0) {
-		snprintf(err, errlen, "api_key_file: %s: %m", path);
-		return -errno;
-	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "api_key_file: %s has mode %04o: group and others must have "
-			 "no access (chmod 600 %s)", path, st.st_mode & 07777, path);
-		return -EACCES;
-	}
-	f = fopen(path, "re");
-	if (!f) {
-		snprintf(err, errlen, "api_key_file: %s: %m", path);
-		return -errno;
-	}
-	if (!fgets(line, sizeof(line), f))
-		line[0] = '\0';
-	fclose(f);
-	line[strcspn(line, "\r\n")] = '\0';
-	*key = strdup(http_trim(line));
-	memset(line, 0, sizeof(line));
-	if (!*key)
-		return -ENOMEM;
-	return 0;
-}
-
 static int http_auth(struct http *h, const struct cfg_section *sec, char *err, size_t errlen)
 {
 	const char *file = cfg_str(sec, "api_key_file");
-	char *key = NULL;
+	char line[1024], *key;
 	int rc = 0;
 
 	if (file && cfg_str(sec, "api_key")) {
 		snprintf(err, errlen, "api_key and api_key_file: set only one");
 		return -EINVAL;
 	}
-	if (file)
-		rc = http_key_file(file, &key, err, errlen);
-	else if (cfg_str(sec, "api_key"))
+	if (file) {
+		rc = sink_secret_line("api_key_file", file, line, sizeof(line), err, errlen);
+		key = rc ? NULL : strdup(line);
+		memset(line, 0, sizeof(line));
+	} else if (cfg_str(sec, "api_key")) {
 		key = strdup(cfg_str(sec, "api_key"));
-	else
+	} else {
 		return 0;
+	}
 	if (rc)
 		return rc;
 	if (!key)
@@ -423,10 +388,9 @@ static int check_parts(int fd, const struct sink_object *o, char *err, size_t er
 	return 0;
 }
 
-/* Reads the whole file into B, checking it against O's SHA-256. */
+/* Reads the whole file into B (its parts were checked by check_parts()). */
 static int read_all(int fd, const struct sink_object *o, struct buf *b, char *err, size_t errlen)
 {
-	char hex[65];
 	uint64_t done = 0;
 
 	buf_add(b, "", 0);
@@ -441,14 +405,7 @@ static int read_all(int fd, const struct sink_object *o, struct buf *b, char *er
 		buf_add(b, chunk, (size_t)n);
 		done += (uint64_t)n;
 	}
-	if (b->oom)
-		return -ENOMEM;
-	sha256_buf_hex(b->p ? b->p : "", b->len, hex);
-	if (strcmp(hex, o->sha256) != 0) {
-		snprintf(err, errlen, "%s: SHA-256 mismatch in the spool: not sent", o->key);
-		return -EBADMSG;
-	}
-	return 0;
+	return b->oom ? -ENOMEM : 0;
 }
 
 /* ---- raw mode ---- */

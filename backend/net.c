@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "../util/base64.h"
 #include "../util/log.h"
 #include "net.h"
 
@@ -234,13 +235,16 @@ static bool code_retry(const char *code)
 	return false;
 }
 
-/* "WHAT: HTTP 403: Code: Message", or the body's first printable bytes. */
-static void status_err(const struct net_req *r, const char *what, char *err, size_t errlen)
+/* "WHAT: HTTP 403: Code: Message", or the body's first printable bytes;
+ * CODE gets the XML Code of the answer ("" if none). */
+static void status_err(const struct net_req *r, const char *what, char code[128], char *err,
+		       size_t errlen)
 {
-	char code[128] = "", msg[400] = "", body[201];
+	char msg[400] = "", body[201];
 	size_t i, n = 0;
 
-	net_xml_get(r->resp.p, "Code", code, sizeof(code), NULL);
+	code[0] = '\0';
+	net_xml_get(r->resp.p, "Code", code, 128, NULL);
 	net_xml_get(r->resp.p, "Message", msg, sizeof(msg), NULL);
 	if (code[0] || msg[0]) {
 		snprintf(err, errlen, "%s: HTTP %ld%s%s%s%s", what, r->status, code[0] ? ": " : "",
@@ -351,10 +355,10 @@ int net_send(struct sink_io *io, const struct net_opts *o, struct net_req *r, co
 		sink_io_set_retry_after(io, r->retry_after);
 	rc = http_status_to_errno(r->status);
 	if (rc) {
-		char code[128] = "";
+		char code[128];
 
-		status_err(r, what, err, errlen);
-		if (net_xml_get(r->resp.p, "Code", code, sizeof(code), NULL) && code_retry(code))
+		status_err(r, what, code, err, errlen);
+		if (code_retry(code))
 			rc = -EAGAIN;
 	}
 	return rc;
@@ -398,9 +402,9 @@ int net_part_digest(int fd, const struct sink_part *p, char md5_b64[32], char sh
 		goto out_free;
 	}
 	if (md5_b64)
-		EVP_EncodeBlock((unsigned char *)md5_b64, dm, 16);
+		base64_encode(dm, sizeof(dm), md5_b64);
 	if (sha_b64)
-		EVP_EncodeBlock((unsigned char *)sha_b64, ds, 32);
+		base64_encode(ds, sizeof(ds), sha_b64);
 out_free:
 	free(buf);
 	EVP_MD_CTX_free(md5);

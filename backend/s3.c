@@ -26,12 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <iniparser.h>
-#include <openssl/evp.h>
 
 #include "../util/buf.h"
 #include "../util/hash.h"
@@ -89,17 +87,10 @@ static int creds_file(struct s3 *s, const char *path, const char *profile, bool 
 {
 	char key[256];
 	dictionary *d;
-	struct stat st;
+	int rc = sink_secret_mode("credentials", path, err, errlen);
 
-	if (stat(path, &st) < 0) {
-		snprintf(err, errlen, "credentials: %s: %m", path);
-		return -errno;
-	}
-	if (strict && (st.st_mode & 077)) {
-		snprintf(err, errlen, "credentials: %s has mode %04o: group and others must have "
-			 "no access (chmod 600 %s)", path, st.st_mode & 07777, path);
-		return -EACCES;
-	}
+	if (rc && (strict || rc != -EACCES))
+		return rc;
 	d = iniparser_load(path);
 	if (!d) {
 		snprintf(err, errlen, "credentials: %s: cannot read it", path);

@@ -6,19 +6,22 @@
  * type named by a section's `type`, checks the `prefix` every type has and
  * calls the type's open().  sink_put() only guarantees the ERR contract
  * around the type's put().  The rest are small helpers for the network
- * sinks: per-worker state (struct sink_io), a Content-Type guess and the
- * one map from HTTP status to flowfs result.
+ * sinks: per-worker state (struct sink_io), a Content-Type guess, secret
+ * files and the one map from HTTP status to flowfs result.
  *
  * Thread rules: sink_new() and sink_free() run in the main thread; sink_put()
  * runs in several workers at once, each with its own struct sink_io.  Nothing
  * here has shared mutable state.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -316,4 +319,66 @@ int http_status_to_errno(long status)
 	if (status >= 400 && status <= 499)
 		return -EPROTO;
 	return -EAGAIN;		/* 5xx, and 0 / 1xx / 3xx / nonsense as above */
+}
+
+static int secret_mode_ok(const char *what, const char *path, const struct stat *st,
+			  char *err, size_t errlen)
+{
+	if (!(st->st_mode & 077))
+		return 0;
+	snprintf(err, errlen, "%s: %s has mode %04o: group and others must have no access "
+		 "(chmod 600 %s)", what, path, (unsigned)(st->st_mode & 07777), path);
+	return -EACCES;
+}
+
+int sink_secret_mode(const char *what, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s: %m", what, path);
+		return -e;
+	}
+	return secret_mode_ok(what, path, &st, err, errlen);
+}
+
+int sink_secret_line(const char *what, const char *path, char *out, size_t outlen,
+		     char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t start, end;
+	struct stat st;
+	ssize_t n;
+	int rc;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s: %m", what, path);
+		goto out_close;
+	}
+	rc = secret_mode_ok(what, path, &st, err, errlen);
+	if (rc)
+		goto out_close;
+	n = read(fd, out, outlen - 1);
+	if (n < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s: %m", what, path);
+		goto out_close;
+	}
+	out[n] = '\0';
+	end = strcspn(out, "\r\n");
+	while (end && (out[end - 1] == ' ' || out[end - 1] == '\t'))
+		end--;
+	out[end] = '\0';
+	start = strspn(out, " \t");
+	memmove(out, out + start, end - start + 1);
+	if (!out[0]) {
+		snprintf(err, errlen, "%s: %s is empty", what, path);
+		rc = -EINVAL;
+	}
+out_close:
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }

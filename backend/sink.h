@@ -132,6 +132,17 @@ bool sink_key_valid(const char *key, bool prefix, const char **why);
 /* "text/csv" etc. from the key's extension; never NULL. */
 const char *sink_content_type(const char *key);
 
+/*
+ * Secret files (credentials, keys, tokens): refused unless group and others
+ * have no access.  sink_secret_mode() checks PATH; sink_secret_line() also
+ * reads its first line, without blanks around it, into OUT (not empty).
+ * 0 or -errno with ERR "WHAT: PATH has mode 0644: ..." (WHAT: the key that
+ * named the file); the secret itself never reaches ERR.
+ */
+int sink_secret_mode(const char *what, const char *path, char *err, size_t errlen);
+int sink_secret_line(const char *what, const char *path, char *out, size_t outlen,
+		     char *err, size_t errlen);
+
 /* Maps an HTTP status to 0, -EAGAIN (408, 429, 5xx) or a permanent -errno. */
 int http_status_to_errno(long status);
 

@@ -335,7 +335,7 @@ int cache_create(struct cache *c, const char *path, int flags, mode_t mode, uid_
 		goto out_unlock;
 	}
 	s = stream_find(c, &p, false, 0, 0, 0);
-	if (!s && !stream_implicit(&p) && (rc = name_check_new(&p)) != 0)
+	if (!s && (rc = name_check_new(&p)) != 0)
 		goto out_unlock;
 	if (s || (flags & O_APPEND) || stream_implicit(&p)) {
 		/* O_APPEND makes a stream; an existing stream stays one. */

@@ -220,6 +220,9 @@ bool parent_exists(struct cache *c, const struct cpath *p);
 /* packer.c */
 void *packer_main(void *arg);
 void packer_enqueue(struct cache *c, int64_t id);	/* caller holds lock */
+/* Appends ID to the growable array *V (*N used, *CAP allocated); false when
+ * out of memory. */
+bool ids_push(int64_t **v, size_t *n, size_t *cap, int64_t id);
 int object_queue_deliveries(struct cache *c, int64_t id);	/* caller holds lock */
 
 /* worker.c */

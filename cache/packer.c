@@ -27,8 +27,7 @@
 
 #define PACK_RETRY_SECONDS 5.0
 
-/* Appends ID to the growable array *V; false when out of memory. */
-static bool ids_push(int64_t **v, size_t *n, size_t *cap, int64_t id)
+bool ids_push(int64_t **v, size_t *n, size_t *cap, int64_t id)
 {
 	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 64;

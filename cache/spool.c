@@ -398,39 +398,26 @@ static int recover_staging(struct cache *c)
  */
 static int settle_queued(struct cache *c)
 {
-	sqlite3_stmt *st = db_stmt(c, "SELECT id, (SELECT count(*) FROM deliveries d WHERE "
-				   "d.object = o.id) FROM objects o WHERE state = 'queued' AND NOT EXISTS "
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM objects o WHERE state = 'queued' AND NOT EXISTS "
 				   "(SELECT 1 FROM deliveries d WHERE d.object = o.id AND d.state IN "
 				   "('queued', 'inflight'))", NULL);
-	int64_t *v = NULL, *tmp;
-	bool *none = NULL, *tmpb;
-	size_t n = 0;
+	int64_t *v = NULL;
+	size_t n = 0, cap = 0;
 
 	if (!st)
 		return -EIO;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		tmp = realloc(v, (n + 1) * sizeof(*v));
-		tmpb = realloc(none, (n + 1) * sizeof(*none));
-		if (tmp)
-			v = tmp;
-		if (tmpb)
-			none = tmpb;
-		if (!tmp || !tmpb)
-			break;
-		v[n] = sqlite3_column_int64(st, 0);
-		none[n++] = sqlite3_column_int64(st, 1) == 0;
-	}
+	while (sqlite3_step(st) == SQLITE_ROW && ids_push(&v, &n, &cap, sqlite3_column_int64(st, 0)))
+		;
 	sqlite3_reset(st);
 	for (size_t i = 0; i < n; i++) {
 		log_info("spool", "object %lld: its state is settled from its deliveries",
 			 (long long)v[i]);
-		if (none[i])
+		if (db_int(c, "SELECT count(*) FROM deliveries WHERE object = ?", "i", v[i]) == 0)
 			object_queue_deliveries(c, v[i]);
 		else
 			object_update_state(c, v[i]);
 	}
 	free(v);
-	free(none);
 	return 0;
 }
 

@@ -393,14 +393,42 @@ void outcomes_free(struct cache *c)
 	}
 }
 
+/* Keeps a copy of O in c->unrecorded, after the older ones (their order is
+ * kept), for the timer to write; lock held. */
+static void keep_unrecorded(struct cache *c, const struct outcome *o)
+{
+	struct outcome *k = malloc(sizeof(*k)), **pp = &c->unrecorded;
+
+	if (k) {
+		*k = *o;
+		k->next = NULL;
+		k->key = o->key ? strdup(o->key) : NULL;
+		k->err = o->err ? strdup(o->err) : NULL;
+	}
+	if (!k || (o->key && !k->key) || (o->err && !k->err)) {
+		log_err("spool", "out of memory: the outcome of %s is recorded at the next start",
+			o->key ? o->key : "an object");
+		outcome_free(k);
+		return;
+	}
+	if (!c->unrecorded)
+		log_err("spool", "cannot record the outcome of %s for sink %s: kept, written again "
+			"every second", o->key ? o->key : "an object", o->sink);
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = k;
+}
+
 /* Records the outcome of J; lock held. */
 static void finish(struct cache *c, struct job *j, int rc, const char *err, long retry_after)
 {
-	struct outcome *o = calloc(1, sizeof(*o));
+	struct outcome o = { .id = j->id, .rc = rc, .key = j->key, .err = rc ? (char *)err : NULL };
 	double now = now_real();
 	char mod[96];
 
 	snprintf(mod, sizeof(mod), "%s:%s", j->slot ? j->slot->sink->ops->type : "sink", j->sink);
+	snprintf(o.sink, sizeof(o.sink), "%s", j->sink);
+	o.when = now;
 	c->inflight--;
 	if (rc == 0) {
 		j->slot->last_success = now;
@@ -409,8 +437,7 @@ static void finish(struct cache *c, struct job *j, int rc, const char *err, long
 		double delay = backoff(c, j->attempts + 1);
 		if (retry_after > 0)	/* the server's word, within an hour */
 			delay = retry_after < 3600 ? (double)retry_after : 3600.0;
-		if (o)
-			o->next_try = now + delay;
+		o.next_try = now + delay;
 		if (j->slot)
 			sink_error(c, j->slot, err, now);
 		log_warn(mod, "%s: %s; retrying in %.1fs", j->key[0] ? j->key : "?", err, delay);
@@ -420,28 +447,8 @@ static void finish(struct cache *c, struct job *j, int rc, const char *err, long
 		log_err(mod, "%s: %s; failed permanently (flowctl retry re-queues it)",
 			j->key[0] ? j->key : "?", err);
 	}
-	if (!o) {
-		log_err("spool", "out of memory: the outcome of %s is recorded at the next start", j->key);
-		return;
-	}
-	o->id = j->id;
-	snprintf(o->sink, sizeof(o->sink), "%s", j->sink);
-	o->rc = rc;
-	o->when = now;
-	o->key = strdup(j->key);
-	o->err = rc ? strdup(err) : NULL;
-	if (!c->unrecorded && record(c, o) == 0) {
-		outcome_free(o);
-		return;
-	}
-	if (!c->unrecorded)
-		log_err("spool", "cannot record the outcome of %s for sink %s: kept, written again "
-			"every second", j->key, j->sink);
-	o->next = NULL;
-	struct outcome **pp = &c->unrecorded;
-	while (*pp)
-		pp = &(*pp)->next;
-	*pp = o;		/* after the older ones: their order is kept */
+	if (c->unrecorded || record(c, &o) != 0)
+		keep_unrecorded(c, &o);
 }
 
 void object_update_state(struct cache *c, int64_t id)
