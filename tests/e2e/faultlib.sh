@@ -8,26 +8,9 @@
 # budget; make check-faults a longer one).
 
 : "${FAULT_SECONDS:=6}"
-S3RVER=tests/node_modules/s3rver/bin/s3rver.js
-need_s3rver() {	# SCRIPT
-	if [ ! -f "$S3RVER" ] || ! command -v node >/dev/null; then
-		skip "$1" "s3rver is not installed (npm ci --prefix tests)"
-		exit 0
-	fi
-}
-
 PORT=$(free_ports 6)	# s3rver
 PPORT=$((PORT + 1)) CPORT=$((PORT + 2))	# the proxy and its control port
-S3DIR=$TESTS_TMP/s3data
-S3PID= PXPID=
-s3_start() {
-	mkdir -p "$S3DIR"
-	node --openssl-legacy-provider "$S3RVER" -d "$S3DIR" -a 127.0.0.1 -p $PORT \
-		--configure-bucket bkt >>"$TESTS_TMP/s3rver.log" 2>&1 &
-	S3PID=$!
-	wait_for 15 curl -sf "http://127.0.0.1:$PORT/"
-}
-s3_stop() { [ -n "$S3PID" ] && kill -CONT "$S3PID" 2>/dev/null; kill "$S3PID" 2>/dev/null; wait "$S3PID" 2>/dev/null; S3PID=; }
+PXPID=
 proxy_start() {
 	node tests/e2e/faultproxy.js $PPORT $CPORT $PORT >>"$TESTS_TMP/proxy.log" 2>&1 &
 	PXPID=$!
@@ -41,13 +24,7 @@ fault() {	# MODE [RATE]: on the S3 proxy and, if started, the webhook's
 
 # A webhook receiver (receiver.js, recording into $RX) behind a proxy of its own.
 RXPORT=$((PORT + 3)) HPPORT=$((PORT + 4)) HCPORT=$((PORT + 5))
-RX=$TESTS_TMP/rx RXPID= HPXPID=
-rx_start() {
-	node tests/e2e/receiver.js $RXPORT "$RX" >>"$TESTS_TMP/rx.log" 2>&1 &
-	RXPID=$!
-	wait_for 10 sh -c "grep -c 'listening $RXPORT' '$TESTS_TMP/rx.log' | grep -qx '${1:-1}'"
-}
-rx_stop() { [ -n "$RXPID" ] && kill -CONT "$RXPID" 2>/dev/null; kill "$RXPID" 2>/dev/null; wait "$RXPID" 2>/dev/null; RXPID=; }
+RX=$TESTS_TMP/rx HPXPID=
 hook_start() {	# the receiver and its proxy
 	rx_start || return 1
 	node tests/e2e/faultproxy.js $HPPORT $HCPORT $RXPORT >>"$TESTS_TMP/hproxy.log" 2>&1 &
@@ -57,39 +34,15 @@ hook_start() {	# the receiver and its proxy
 hook_stop() { kill "$HPXPID" 2>/dev/null; wait "$HPXPID" 2>/dev/null; HPXPID=; rx_stop; }
 trap 'touch "${D:-/nonexistent}/stop" 2>/dev/null; fs_cleanup; proxy_stop; s3_stop; hook_stop' EXIT
 
-s3get() {	# KEY
-	curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER \
-		-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://127.0.0.1:$PORT/bkt/$1"
-}
-s3keys() {	# PREFIX: every key under it (s3rver lists 1,000 at a time)
-	local marker= page
-	while :; do
-		page=$(curl -sf "http://127.0.0.1:$PORT/bkt?prefix=$1&max-keys=1000&marker=$marker") || return 1
-		grep -o '<Key>[^<]*</Key>' <<<"$page" | sed 's/<[^>]*>//g'
-		grep -q '<IsTruncated>true</IsTruncated>' <<<"$page" || break
-		marker=$(grep -o '<Key>[^<]*</Key>' <<<"$page" | tail -n 1 | sed 's/<[^>]*>//g')
-	done
-}
-
 # fault_case NAME [EXTRA-INI]: a case whose flow web delivers to sink s3
 # through the proxy, with short timeouts so that faults cost seconds.
 fault_case() {
 	new_case "$1"
-	printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' > "$D/cred"
-	chmod 600 "$D/cred"
+	s3_cred
 	sed -i 's/^part_size = 64K$/part_size = 5M/; s/^sinks = out$/sinks = s3/; s/^retry_max = 2s$/retry_max = 1s/' "$D/flowfs.ini"
-	cat >> "$D/flowfs.ini" <<INI
-[sink.s3]
-type = s3
-bucket = bkt
-endpoint = http://127.0.0.1:$PPORT
-path_style = yes
-credentials = $D/cred
-prefix = $1/
-connect_timeout = 2s
+	s3_sink s3 "http://127.0.0.1:$PPORT" "$1/" "connect_timeout = 2s
 timeout = 3s
-${2:-}
-INI
+${2:-}"
 	mkdir -p "$D/src"
 	APPENDER=$TESTS_TMP/appender
 	[ -x "$APPENDER" ] || cc -O2 -o "$APPENDER" tests/e2e/appender.c
@@ -229,4 +182,19 @@ probe_ms() {
 		[ "$ms" -gt "$worst" ] && worst=$ms
 	done
 	echo "$worst"
+}
+
+# sync_and_check SYNC-TEST CHECK-TEST PREFIX: flowctl sync, then every
+# acknowledged file and line under PREFIX in the bucket exactly once.
+sync_and_check() {
+	if "$FLOWCTL" sync "$M" --timeout 180 >"$D/sync.out" 2>&1; then
+		ok "$1"
+	else
+		fail "$1" "$(tail -5 "$D/sync.out")"
+	fi
+	if check_delivered "$3"; then
+		ok "$2"
+	else
+		fail "$2" "$WHY"
+	fi
 }

@@ -175,3 +175,75 @@ kill9_mid_upload() {
 	fs_mount "$D/flowfs.ini" "$D/mnt"
 	"$FLOWCTL" sync "$D/mnt" --timeout 120 >/dev/null
 }
+
+# --- s3rver (npm, pinned in tests/package.json) on 127.0.0.1:$PORT, bucket
+# bkt, data in $TESTS_TMP/s3data; a script sets PORT (free_ports) first.
+S3RVER=tests/node_modules/s3rver/bin/s3rver.js
+S3PID=
+need_s3rver() {	# SCRIPT: skips the script when s3rver or node is missing
+	if [ ! -f "$S3RVER" ] || ! command -v node >/dev/null; then
+		skip "$1" "s3rver is not installed (npm ci --prefix tests)"
+		exit 0
+	fi
+}
+s3_start() {
+	mkdir -p "$TESTS_TMP/s3data"
+	node --openssl-legacy-provider "$S3RVER" -d "$TESTS_TMP/s3data" -a 127.0.0.1 -p "$PORT" \
+		--configure-bucket bkt >>"$TESTS_TMP/s3rver.log" 2>&1 &
+	S3PID=$!
+	wait_for 15 curl -sf "http://127.0.0.1:$PORT/"
+}
+s3_stop() {	# also when stopped with SIGSTOP
+	[ -n "$S3PID" ] || return 0
+	kill -CONT "$S3PID" 2>/dev/null
+	kill "$S3PID" 2>/dev/null
+	wait "$S3PID" 2>/dev/null
+	S3PID=
+	return 0
+}
+s3get() {	# KEY: the object, fetched with a SigV4-signed GET
+	curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER \
+		-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://127.0.0.1:$PORT/bkt/$1"
+}
+s3keys() {	# PREFIX: every key under it (s3rver lists 1,000 at a time)
+	local marker= page
+	while :; do
+		page=$(curl -sf "http://127.0.0.1:$PORT/bkt?prefix=$1&max-keys=1000&marker=$marker") || return 1
+		grep -o '<Key>[^<]*</Key>' <<<"$page" | sed 's/<[^>]*>//g'
+		grep -q '<IsTruncated>true</IsTruncated>' <<<"$page" || break
+		marker=$(grep -o '<Key>[^<]*</Key>' <<<"$page" | tail -n 1 | sed 's/<[^>]*>//g')
+	done
+}
+s3_cred() {	# [SECRET]: $D/cred, a 0600 credentials file for s3rver's key
+	printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = %s\n' "${1:-S3RVER}" > "$D/cred"
+	chmod 600 "$D/cred"
+}
+s3_sink() {	# NAME ENDPOINT PREFIX [EXTRA-LINES]: appends [sink.NAME] to $D/flowfs.ini
+	cat >> "$D/flowfs.ini" <<INI
+[sink.$1]
+type = s3
+bucket = bkt
+endpoint = $2
+path_style = yes
+credentials = $D/cred
+prefix = $3
+${4:-}
+INI
+}
+
+# --- the tests' webhook receiver (receiver.js) on 127.0.0.1:$RXPORT,
+# recording every request into $RX; a script sets RXPORT and RX first.
+RXPID=
+rx_start() {	# [N]: waits for its N-th "listening" line (N > 1 after restarts)
+	node tests/e2e/receiver.js "$RXPORT" "$RX" >>"$TESTS_TMP/rx.log" 2>&1 &
+	RXPID=$!
+	wait_for 10 sh -c "grep -c 'listening $RXPORT' '$TESTS_TMP/rx.log' | grep -qx '${1:-1}'"
+}
+rx_stop() {	# also when stopped with SIGSTOP
+	[ -n "$RXPID" ] || return 0
+	kill -CONT "$RXPID" 2>/dev/null
+	kill "$RXPID" 2>/dev/null
+	wait "$RXPID" 2>/dev/null
+	RXPID=
+	return 0
+}

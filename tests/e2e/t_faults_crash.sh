@@ -29,16 +29,7 @@ done
 writers_stop
 [ -z "$down" ] && ok faults_crash_restarts_on_its_own || fail faults_crash_restarts_on_its_own "restart failed after kill$down"
 
-if "$FLOWCTL" sync "$M" --timeout 180 >"$D/sync.out" 2>&1; then
-	ok faults_crash_sync
-else
-	fail faults_crash_sync "$(tail -5 "$D/sync.out")"
-fi
-if check_delivered crash; then
-	ok faults_crash_nothing_lost_nothing_twice
-else
-	fail faults_crash_nothing_lost_nothing_twice "$WHY"
-fi
+sync_and_check faults_crash_sync faults_crash_nothing_lost_nothing_twice crash
 echo "    $CRASH_KILLS kills; $(wc -l < "$D/acked") files, $(cat "$D"/ack.* | wc -l) lines acknowledged"
 fs_umount "$M" || fail faults_crash_clean_unmount "exit status $?"
 ic=$(sqlite3 "$D/spool/flowfs.db" 'PRAGMA integrity_check;' 2>&1)

@@ -64,16 +64,7 @@ writers_stop
 fault pass
 grep -q 'last_error' "$M/web/.status" && had_err=yes || had_err=no
 
-if "$FLOWCTL" sync "$M" --timeout 180 >"$D/sync.out" 2>&1; then
-	ok faults_outage_sync_after_recovery
-else
-	fail faults_outage_sync_after_recovery "$(tail -5 "$D/sync.out")"
-fi
-if check_delivered outage; then
-	ok faults_outage_nothing_lost_nothing_twice
-else
-	fail faults_outage_nothing_lost_nothing_twice "$WHY"
-fi
+sync_and_check faults_outage_sync_after_recovery faults_outage_nothing_lost_nothing_twice outage
 if check_hook outage; then
 	ok faults_outage_webhook_nothing_lost_once_per_key
 else

@@ -10,14 +10,7 @@ if ! command -v node >/dev/null || ! command -v jq >/dev/null; then
 	exit 0
 fi
 PORT=$(free_ports 2)
-RX=$TESTS_TMP/rx
-RXPID=
-rx_start() {
-	node tests/e2e/receiver.js $PORT "$RX" >>"$TESTS_TMP/rx.log" 2>&1 &
-	RXPID=$!
-	wait_for 10 grep -q "listening $PORT" "$TESTS_TMP/rx.log"
-}
-rx_stop() { [ -n "$RXPID" ] && kill "$RXPID" 2>/dev/null; wait "$RXPID" 2>/dev/null; RXPID=; return 0; }
+RXPORT=$PORT RX=$TESTS_TMP/rx
 trap 'fs_cleanup; rx_stop' EXIT
 rx_start || { fail http_receiver "receiver did not start: $(tail -3 "$TESTS_TMP/rx.log")"; exit 0; }
 

@@ -2,45 +2,16 @@
 # pinned in tests/package.json): objects are read back with curl --aws-sigv4.
 . tests/e2e/lib.sh
 need_fuse t_s3
-S3RVER=tests/node_modules/s3rver/bin/s3rver.js
-if [ ! -f "$S3RVER" ] || ! command -v node >/dev/null; then
-	skip t_s3 "s3rver is not installed (npm ci --prefix tests)"
-	exit 0
-fi
+need_s3rver t_s3
 PORT=$(free_ports 3)
-S3DIR=$TESTS_TMP/s3data
-S3PID=
-s3_start() {
-	node --openssl-legacy-provider "$S3RVER" -d "$S3DIR" -a 127.0.0.1 -p $PORT \
-		--configure-bucket bkt >>"$TESTS_TMP/s3rver.log" 2>&1 &
-	S3PID=$!
-	wait_for 15 curl -sf "http://127.0.0.1:$PORT/"
-}
-s3_stop() { kill "$S3PID" 2>/dev/null; wait "$S3PID" 2>/dev/null || true; }
 trap 'fs_cleanup; s3_stop' EXIT
-mkdir -p "$S3DIR"
 s3_start || { fail s3_server "s3rver did not start: $(tail -3 "$TESTS_TMP/s3rver.log")"; exit 0; }
 
-s3get() {	# KEY: the object, fetched with a SigV4-signed GET
-	curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER \
-		-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://127.0.0.1:$PORT/bkt/$1"
-}
-s3keys() { curl -sf "http://127.0.0.1:$PORT/bkt?prefix=$1&max-keys=5000" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'; }
-
-s3_case() {	# NAME: a case with an s3 sink "s3" (prefix t/) for flow web
+s3_case() {	# NAME: a case with an s3 sink "s3" (prefix NAME/) for flow web
 	new_case "$1"
-	printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' > "$D/cred"
-	chmod 600 "$D/cred"
+	s3_cred
 	sed -i 's/^part_size = 64K$/part_size = 5M/; s/^sinks = out$/sinks = s3/' "$D/flowfs.ini"
-	cat >> "$D/flowfs.ini" <<INI
-[sink.s3]
-type = s3
-bucket = bkt
-endpoint = http://127.0.0.1:$PORT
-path_style = yes
-credentials = $D/cred
-prefix = $1/
-INI
+	s3_sink s3 "http://127.0.0.1:$PORT" "$1/"
 }
 
 # --- sizes, byte-identical; metadata

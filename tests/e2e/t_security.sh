@@ -141,7 +141,7 @@ stop_servers() {
 	PIDS=()
 	return 0
 }
-trap 'fs_cleanup; stop_servers' EXIT
+trap 'fs_cleanup; stop_servers; s3_stop' EXIT
 start_server() {	# LOG WORD CMD...: starts CMD, waits for WORD in LOG
 	local log=$1 word=$2
 	shift 2
@@ -152,21 +152,8 @@ start_server() {	# LOG WORD CMD...: starts CMD, waits for WORD in LOG
 
 sec_case() {	# NAME SECRET: a case whose sinks sign with SECRET from a 0600 file
 	new_case "$1"
-	printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = %s\n' "$2" > "$D/cred"
-	chmod 600 "$D/cred"
+	s3_cred "$2"
 	sed -i 's/^part_size = 64K$/part_size = 5M/' "$D/flowfs.ini"
-}
-s3_sink() {	# NAME ENDPOINT [EXTRA-LINE]
-	cat >> "$D/flowfs.ini" <<INI
-[sink.$1]
-type = s3
-bucket = bkt
-endpoint = $2
-path_style = yes
-credentials = $D/cred
-prefix = $1/
-${3:-}
-INI
 }
 
 # ---------------------------------------------------------------- canary
@@ -176,8 +163,8 @@ if start_server "$TESTS_TMP/good.log" "listening $GPORT" env CHECK_SECRET="$CANA
    start_server "$TESTS_TMP/bad.log" "listening $BPORT" node tests/e2e/checkserver.js $BPORT S3RVER; then
 	sec_case canary "$CANARY"
 	sed -i 's/^sinks = out$/sinks = good, bad/' "$D/flowfs.ini"
-	s3_sink good "http://127.0.0.1:$GPORT"
-	s3_sink bad "http://127.0.0.1:$BPORT"
+	s3_sink good "http://127.0.0.1:$GPORT" good/
+	s3_sink bad "http://127.0.0.1:$BPORT" bad/
 	if fs_mount "$D/flowfs.ini" "$D/mnt"; then
 		M=$D/mnt
 		pid=${FS_PID[$M]}
@@ -236,7 +223,6 @@ fi
 stop_servers
 
 # ---------------------------------------------------------------- TLS
-S3RVER=tests/node_modules/s3rver/bin/s3rver.js
 if [ ! -f "$S3RVER" ]; then
 	skip tls "s3rver is not installed (npm ci --prefix tests)"
 	exit 0
@@ -255,23 +241,15 @@ if ! {
 	fail tls_certificates "$(tail -3 "$P/openssl.log")"
 	exit 0
 fi
-mkdir -p "$TESTS_TMP/s3data"
 : > "$TESTS_TMP/s3rver.log"; : > "$TESTS_TMP/tls.log"
-if start_server "$TESTS_TMP/s3rver.log" - node --openssl-legacy-provider "$S3RVER" \
-	-d "$TESTS_TMP/s3data" -a 127.0.0.1 -p $PORT --configure-bucket bkt &&
-   wait_for 15 curl -sf "http://127.0.0.1:$PORT/" &&
+if s3_start &&
    start_server "$TESTS_TMP/tls.log" "listening $TPORT" node tests/e2e/tlsproxy.js $TPORT $PORT "$P/srv.pem" "$P/srv.key"; then
-	s3keys() { curl -sf "http://127.0.0.1:$PORT/bkt?prefix=$1&max-keys=1000" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'; }
-	s3get() {
-		curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER \
-			-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://127.0.0.1:$PORT/bkt/$1"
-	}
 	# the proxy itself works for a client that trusts the CA
 	if curl -sf --cacert "$P/ca.pem" "https://127.0.0.1:$TPORT/" >/dev/null; then ok tls_proxy_serves; else fail tls_proxy_serves "$(cat "$TESTS_TMP/tls.log")"; fi
 
 	sec_case tls S3RVER
 	sed -i 's/^sinks = out$/sinks = s3/' "$D/flowfs.ini"
-	s3_sink s3 "https://127.0.0.1:$TPORT"
+	s3_sink s3 "https://127.0.0.1:$TPORT" s3/
 	if fs_mount "$D/flowfs.ini" "$D/mnt"; then
 		M=$D/mnt
 		echo secret-data > "$M/web/t.txt"
@@ -310,7 +288,7 @@ fi
 for m in 0640 0604 0620 0602; do
 	sec_case "credmode$m" SEKRIT-CRED
 	sed -i 's/^sinks = out$/sinks = s3/' "$D/flowfs.ini"
-	s3_sink s3 "http://127.0.0.1:$PORT"
+	s3_sink s3 "http://127.0.0.1:$PORT" s3/
 	chmod "$m" "$D/cred"
 	err=$("$FLOWFS" "$D/flowfs.ini" "$D/mnt" -f 2>&1)
 	if [ $? != 0 ] && grep -q "$D/cred has mode $m" <<<"$err" && ! mountpoint -q "$D/mnt" &&
