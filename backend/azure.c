@@ -27,7 +27,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -648,13 +647,11 @@ static int azure_put(struct sink *sink, struct sink_io *io, const struct sink_ob
 		     size_t errlen)
 {
 	struct azure *a = sink->priv;
-	int fd = open(o->data, O_RDONLY | O_CLOEXEC);
+	int fd = sink_data_open(o, err, errlen);
 	int rc;
 
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot open the spool file: %m", o->key);
-		return -EIO;
-	}
+	if (fd < 0)
+		return fd;
 	rc = o->nparts == 1 ? put_blob(a, io, fd, o, err, errlen)
 			    : put_blocks(a, io, fd, o, err, errlen);
 	close(fd);

@@ -29,7 +29,6 @@
  * sink_io; struct http is read-only after open().
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -785,13 +784,11 @@ static int http_put(struct sink *sink, struct sink_io *io, const struct sink_obj
 		    size_t errlen)
 {
 	const struct http *h = sink->priv;
-	int fd = open(o->data, O_RDONLY | O_CLOEXEC);
+	int fd = sink_data_open(o, err, errlen);
 	int rc;
 
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot open the spool file: %m", o->key);
-		return -EIO;
-	}
+	if (fd < 0)
+		return fd;
 	rc = check_parts(fd, o, err, errlen);
 	if (rc == 0)
 		rc = h->events ? put_events(h, io, fd, o, err, errlen) : put_raw(h, io, fd, o, err, errlen);

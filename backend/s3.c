@@ -21,7 +21,6 @@
  * of its own struct sink_io; struct s3 is read-only after open().
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -578,13 +577,11 @@ static int s3_put(struct sink *sink, struct sink_io *io, const struct sink_objec
 		  size_t errlen)
 {
 	struct s3 *s = sink->priv;
-	int fd = open(o->data, O_RDONLY | O_CLOEXEC);
+	int fd = sink_data_open(o, err, errlen);
 	int rc;
 
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot open the spool file: %m", o->key);
-		return -EIO;
-	}
+	if (fd < 0)
+		return fd;
 	rc = o->nparts == 1 ? put_single(s, io, fd, o, err, errlen)
 			    : put_multipart(s, io, fd, o, err, errlen);
 	close(fd);

@@ -382,3 +382,14 @@ out_close:
 		close(fd);
 	return rc;
 }
+
+int sink_data_open(const struct sink_object *o, char *err, size_t errlen)
+{
+	int fd = open(o->data, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open the spool file: %m", o->key);
+		return -EIO;
+	}
+	return fd;
+}

@@ -143,6 +143,9 @@ int sink_secret_mode(const char *what, const char *path, char *err, size_t errle
 int sink_secret_line(const char *what, const char *path, char *out, size_t outlen,
 		     char *err, size_t errlen);
 
+/* Opens O's spool data file for reading: the fd, or -EIO with ERR. */
+int sink_data_open(const struct sink_object *o, char *err, size_t errlen);
+
 /* Maps an HTTP status to 0, -EAGAIN (408, 429, 5xx) or a permanent -errno. */
 int http_status_to_errno(long status);
 

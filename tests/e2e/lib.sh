@@ -176,6 +176,14 @@ kill9_mid_upload() {
 	"$FLOWCTL" sync "$D/mnt" --timeout 120 >/dev/null
 }
 
+proc_stop() {	# PID: stops a server of the tests, also one stopped with SIGSTOP
+	[ -n "$1" ] || return 0
+	kill -CONT "$1" 2>/dev/null
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
 # --- s3rver (npm, pinned in tests/package.json) on 127.0.0.1:$PORT, bucket
 # bkt, data in $TESTS_TMP/s3data; a script sets PORT (free_ports) first.
 S3RVER=tests/node_modules/s3rver/bin/s3rver.js
@@ -193,14 +201,7 @@ s3_start() {
 	S3PID=$!
 	wait_for 15 curl -sf "http://127.0.0.1:$PORT/"
 }
-s3_stop() {	# also when stopped with SIGSTOP
-	[ -n "$S3PID" ] || return 0
-	kill -CONT "$S3PID" 2>/dev/null
-	kill "$S3PID" 2>/dev/null
-	wait "$S3PID" 2>/dev/null
-	S3PID=
-	return 0
-}
+s3_stop() { proc_stop "$S3PID"; S3PID=; }
 s3get() {	# KEY: the object, fetched with a SigV4-signed GET
 	curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER \
 		-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://127.0.0.1:$PORT/bkt/$1"
@@ -239,11 +240,4 @@ rx_start() {	# [N]: waits for its N-th "listening" line (N > 1 after restarts)
 	RXPID=$!
 	wait_for 10 sh -c "grep -c 'listening $RXPORT' '$TESTS_TMP/rx.log' | grep -qx '${1:-1}'"
 }
-rx_stop() {	# also when stopped with SIGSTOP
-	[ -n "$RXPID" ] || return 0
-	kill -CONT "$RXPID" 2>/dev/null
-	kill "$RXPID" 2>/dev/null
-	wait "$RXPID" 2>/dev/null
-	RXPID=
-	return 0
-}
+rx_stop() { proc_stop "$RXPID"; RXPID=; }
