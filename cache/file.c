@@ -82,10 +82,12 @@ static int obj_new(struct cache *c, const struct cpath *p, mode_t mode, uid_t ui
 	if (copy_fd_src >= 0) {
 		struct stat st;
 
-		if (fstat(copy_fd_src, &st) == 0 && c->used + (uint64_t)st.st_size > c->spool_max)
-			copied = -ENOSPC;
-		else
-			copied = copy_fd(copy_fd_src, fd);
+		if (fstat(copy_fd_src, &st) < 0 || !spool_take(c, (uint64_t)st.st_size)) {
+			rc = -ENOSPC;
+			goto out_unlink;
+		}
+		copied = copy_fd(copy_fd_src, fd);
+		c->used -= (uint64_t)st.st_size;	/* what it takes now */
 		if (copied < 0) {
 			rc = (int)copied;
 			goto out_unlink;
@@ -141,11 +143,16 @@ static int handle_new(struct cache *c, int64_t id, int fd, bool writable, bool s
 /* Truncates the staging object of handle F (or OO) to SIZE; lock held. */
 static int staging_truncate(struct cache *c, int fd, struct open_obj *oo, uint64_t size)
 {
-	if (size > oo->size && c->used + (size - oo->size) > c->spool_max)
+	if (size > oo->size && !spool_take(c, size - oo->size))
 		return -ENOSPC;
-	if (ftruncate(fd, (off_t)size) < 0)
-		return -errno;
-	c->used = c->used + size - oo->size;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int e = errno;
+		if (size > oo->size)
+			c->used -= size - oo->size;
+		return -e;
+	}
+	if (size < oo->size)
+		c->used -= oo->size - size;
 	oo->size = size;
 	oo->mtime = now_real();
 	if (!oo->dirty) {
@@ -406,11 +413,10 @@ ssize_t cache_write(struct cache_file *f, const char *buf, size_t size, off_t of
 		return -EBADF;
 	pthread_mutex_lock(&c->lock);
 	if (end > f->oo->size) {
-		if (c->used + (end - f->oo->size) > c->spool_max) {
+		if (!spool_take(c, end - f->oo->size)) {
 			pthread_mutex_unlock(&c->lock);
 			return -ENOSPC;
 		}
-		c->used += end - f->oo->size;
 		f->oo->size = end;
 	}
 	if (!f->oo->dirty) {
@@ -556,10 +562,7 @@ static void last_close(struct cache *c, struct open_obj *oo)
 	}
 	if (obj_by_id(c, oo->id, &r) == 0) {
 		if (strcmp(r.state, "staging") == 0) {
-			db_exec(c, "UPDATE objects SET state = 'sealing', open = 0, size = ?, mtime = ?, "
-				"sealed = ? WHERE id = ?", "iddi", (int64_t)oo->size, oo->mtime,
-				now_real(), oo->id);
-			packer_enqueue(c, oo->id);
+			object_seal(c, oo->id, oo->size, oo->mtime);
 		} else if (strcmp(r.state, "cancelled") == 0) {
 			cache_unlink_data(c, oo->id, oo->size);
 		}

@@ -99,6 +99,12 @@ struct cache_file {
 	bool control;			/* /.flowctl */
 };
 
+struct seal_req {			/* a closed object, to be marked 'sealing' */
+	int64_t id;
+	uint64_t size;
+	double mtime, sealed;
+};
+
 struct sink_slot {			/* a configured sink and its running stats */
 	struct sink *sink;
 	double last_success;		/* protected by c->lock; 0: never */
@@ -121,6 +127,9 @@ struct cache {
 	struct open_obj *open;		/* protected by lock */
 	struct stream *streams;		/* protected by lock */
 	uint64_t used;			/* bytes of data files; protected by lock */
+	uint64_t reserve_size;		/* of SPOOL/flowfs.reserve (reserve.c) */
+	bool space_low;			/* no reserve: writes get ENOSPC; protected by lock */
+	bool reserve_released;		/* given up at least once since mount */
 	struct sink_slot *sinks;	/* fixed after cache_new */
 	size_t nsinks;
 
@@ -132,6 +141,9 @@ struct cache {
 					 * error); protected by lock */
 	size_t pack_retry_n, pack_retry_cap;
 	double pack_retry_at;		/* when they are queued again; protected by lock */
+	struct seal_req *seal_retry;	/* closed objects the db did not yet take as
+					 * 'sealing'; protected by lock */
+	size_t seal_retry_n, seal_retry_cap;
 	bool stopping;			/* protected by lock */
 	bool packing;			/* the packer is sealing one; protected by lock */
 	int inflight;			/* deliveries being sent; protected by lock */
@@ -178,6 +190,15 @@ void flow_remove(struct cache *c, struct flow *f);	/* from memory; caller holds 
 void cache_unlink_data(struct cache *c, int64_t id, uint64_t size);	/* caller holds lock */
 void ts_iso(double t, char *out, size_t outlen);	/* "2026-11-22T14:00:00.123456Z" */
 
+/* reserve.c: SPOOL/flowfs.reserve, room for recording deliveries on a full
+ * disk.  Lock held for all but reserve_init (at mount, before threads). */
+void reserve_init(struct cache *c);
+void reserve_fill(struct cache *c);	/* the timer: back when there is room */
+bool reserve_release(struct cache *c);	/* true if there was one to give up */
+/* Takes N bytes of spool for data: false (ENOSPC) past spool_max, or while
+ * the reserve is given up. */
+bool spool_take(struct cache *c, uint64_t n);
+
 /* path.c: "/flow/a/b" -> flow, dir "a", name "b".  */
 struct cpath {
 	struct flow *flow;	/* NULL for the root, or if no such flow */
@@ -220,6 +241,11 @@ bool parent_exists(struct cache *c, const struct cpath *p);
 /* packer.c */
 void *packer_main(void *arg);
 void packer_enqueue(struct cache *c, int64_t id);	/* caller holds lock */
+/* The last close of staging object ID (SIZE bytes, last written at MTIME):
+ * marks it 'sealing' and queues it for the packer.  When the db refuses
+ * (a full disk), the timer marks it again every second (packer_retry) and
+ * sync counts it pending meanwhile.  Lock held. */
+void object_seal(struct cache *c, int64_t id, uint64_t size, double mtime);
 /* Appends ID to the growable array *V (*N used, *CAP allocated); false when
  * out of memory. */
 bool ids_push(int64_t **v, size_t *n, size_t *cap, int64_t id);

@@ -51,8 +51,54 @@ void packer_enqueue(struct cache *c, int64_t id)
 	pthread_cond_broadcast(&c->pack_cond);	/* the timer waits on it too */
 }
 
+/* The closed object's row says so: 'sealing', with its final size and
+ * mtime.  A row already cancelled (or sealed) is left alone. */
+static int seal_mark(struct cache *c, const struct seal_req *s)
+{
+	return db_exec(c, "UPDATE objects SET state = 'sealing', open = 0, size = ?, mtime = ?, "
+		       "sealed = ? WHERE id = ? AND state = 'staging'", "iddi", (int64_t)s->size,
+		       s->mtime, s->sealed, s->id);
+}
+
+void object_seal(struct cache *c, int64_t id, uint64_t size, double mtime)
+{
+	struct seal_req s = { .id = id, .size = size, .mtime = mtime, .sealed = now_real() };
+	int rc = c->seal_retry_n ? -EAGAIN : seal_mark(c, &s);	/* after those waiting */
+
+	if (rc == -ENOSPC && reserve_release(c))
+		rc = seal_mark(c, &s);
+	if (rc == 0) {
+		packer_enqueue(c, id);
+		return;
+	}
+	if (c->seal_retry_n == c->seal_retry_cap) {
+		size_t ncap = c->seal_retry_cap ? c->seal_retry_cap * 2 : 16;
+		struct seal_req *v = realloc(c->seal_retry, ncap * sizeof(*v));
+		if (!v) {
+			log_err("packer", "out of memory: object %lld is sealed at the next mount",
+				(long long)id);
+			return;
+		}
+		c->seal_retry = v;
+		c->seal_retry_cap = ncap;
+	}
+	if (c->seal_retry_n == 0)
+		log_err("packer", "object %lld: the spool database refuses to mark it closed; "
+			"trying again every second", (long long)id);
+	c->seal_retry[c->seal_retry_n++] = s;
+}
+
 void packer_retry(struct cache *c)
 {
+	size_t done = 0;
+
+	while (done < c->seal_retry_n && seal_mark(c, &c->seal_retry[done]) == 0)
+		packer_enqueue(c, c->seal_retry[done++].id);
+	if (done) {
+		c->seal_retry_n -= done;
+		memmove(c->seal_retry, c->seal_retry + done, c->seal_retry_n * sizeof(*c->seal_retry));
+		log_info("packer", "the spool database takes closed objects again");
+	}
 	if (c->pack_retry_n == 0 || now_real() < c->pack_retry_at)
 		return;
 	for (size_t i = 0; i < c->pack_retry_n; i++)
@@ -133,20 +179,11 @@ out_free:
 	return rc;
 }
 
-int object_queue_deliveries(struct cache *c, int64_t id)
+/* One delivery row per sink and the object 'queued', all or nothing. */
+static int queue_rows(struct cache *c, const struct flow *f, int64_t id)
 {
-	sqlite3_stmt *st = db_stmt(c, "SELECT flow FROM objects WHERE id = ?", "i", id);
-	struct flow *f = NULL;
-	int rc = 0;
+	int rc = db_begin(c);
 
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		f = flow_by_id(c, (const char *)sqlite3_column_text(st, 0));
-	if (st)
-		sqlite3_reset(st);
-	if (!f || f->nsinks == 0) {
-		log_err("packer", "object %lld: its flow has no sinks", (long long)id);
-		return db_exec(c, "UPDATE objects SET state = 'failed' WHERE id = ?", "i", id);
-	}
 	for (size_t i = 0; i < f->nsinks && rc == 0; i++) {
 		if (sink_slot_find(c, f->sinks[i])) {
 			rc = db_exec(c, "INSERT OR REPLACE INTO deliveries(object, sink, state, attempts, "
@@ -159,9 +196,35 @@ int object_queue_deliveries(struct cache *c, int64_t id)
 	}
 	if (rc == 0)
 		rc = db_exec(c, "UPDATE objects SET state = 'queued' WHERE id = ?", "i", id);
+	if (rc == 0)
+		rc = db_commit(c);
+	if (rc)
+		db_rollback(c);
+	return rc;
+}
+
+int object_queue_deliveries(struct cache *c, int64_t id)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT flow FROM objects WHERE id = ?", "i", id);
+	struct flow *f = NULL;
+	int rc;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		f = flow_by_id(c, (const char *)sqlite3_column_text(st, 0));
+	if (st)
+		sqlite3_reset(st);
+	if (!f || f->nsinks == 0) {
+		log_err("packer", "object %lld: its flow has no sinks", (long long)id);
+		return db_exec(c, "UPDATE objects SET state = 'failed' WHERE id = ?", "i", id);
+	}
+	rc = queue_rows(c, f, id);
+	if (rc == -ENOSPC && reserve_release(c))	/* delivering frees space */
+		rc = queue_rows(c, f, id);
+	if (rc)
+		return rc;
 	object_update_state(c, id);
 	pthread_cond_broadcast(&c->work_cond);
-	return rc;
+	return 0;
 }
 
 static int record_parts(struct cache *c, int64_t id, const struct packed *pk)
@@ -186,7 +249,7 @@ static int record_parts(struct cache *c, int64_t id, const struct packed *pk)
 }
 
 /* A sealed object goes to its sinks, or waits while its path is hidden. */
-static void hold_or_queue(struct cache *c, int64_t id)
+static int hold_or_queue(struct cache *c, int64_t id)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT CASE WHEN dir = '' THEN name ELSE dir || '/' || name END "
 				   "FROM objects WHERE id = ?", "i", id);
@@ -197,9 +260,8 @@ static void hold_or_queue(struct cache *c, int64_t id)
 	if (st)
 		sqlite3_reset(st);
 	if (hidden)
-		db_exec(c, "UPDATE objects SET state = 'held' WHERE id = ?", "i", id);
-	else
-		object_queue_deliveries(c, id);
+		return db_exec(c, "UPDATE objects SET state = 'held' WHERE id = ?", "i", id);
+	return object_queue_deliveries(c, id);
 }
 
 /* What packing object ID needs: its compression ("none", "gz", "xz"),
@@ -298,15 +360,18 @@ static void seal_one(struct cache *c, int64_t id)
 	c->packing = false;
 	if (obj_by_id(c, id, &r) != 0 || strcmp(r.state, "sealing") != 0)
 		goto out_unlock;	/* cancelled meanwhile */
-	if (rc == 0)
+	if (rc == 0) {
 		rc = record_parts(c, id, &pk);
-	if (rc) {
-		seal_failed(c, id, path, rc);
-		goto out_unlock;
+		if (rc == -ENOSPC && reserve_release(c))
+			rc = record_parts(c, id, &pk);
 	}
-	if (pk.size != r.size)
-		c->used = c->used + pk.size - r.size;
-	hold_or_queue(c, id);
+	if (rc == 0) {
+		if (pk.size != r.size)
+			c->used = c->used + pk.size - r.size;
+		rc = hold_or_queue(c, id);
+	}
+	if (rc)
+		seal_failed(c, id, path, rc);
 out_unlock:
 	pthread_cond_broadcast(&c->work_cond);
 	pthread_mutex_unlock(&c->lock);

@@ -581,10 +581,13 @@ int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errle
 	rc = db_open(c, dbpath, err, errlen);
 	if (rc)
 		goto out_free;
+	reserve_init(c);
 	rc = flows_load(c);
 	if (!rc)
 		rc = streams_load(c);
 	if (!rc)
+		rc = recover(c);
+	if (rc == -ENOSPC && reserve_release(c))	/* a full disk: recovery frees space */
 		rc = recover(c);
 	if (rc) {
 		snprintf(err, errlen, "%s: recovery failed: %s", dbpath, sqlite3_errmsg(c->db));
@@ -631,7 +634,8 @@ int cache_start(struct cache *c)
 
 static bool queues_empty(struct cache *c)
 {
-	return c->pack_n == 0 && c->pack_retry_n == 0 && !c->packing && c->inflight == 0 &&
+	return c->pack_n == 0 && c->pack_retry_n == 0 && c->seal_retry_n == 0 && !c->packing &&
+	       c->inflight == 0 &&
 	       db_int(c, "SELECT count(*) FROM deliveries WHERE state IN ('queued', 'inflight')", NULL) == 0;
 }
 
@@ -708,6 +712,7 @@ void cache_free(struct cache *c)
 	free(c->workers);
 	free(c->pack_q);
 	free(c->pack_retry);
+	free(c->seal_retry);
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
 	free(c->datadir);

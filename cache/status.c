@@ -147,8 +147,8 @@ int status_root_json(struct cache *c, struct buf *b)
 	buf_printf(b, "{\"version\":\"%s\",\"pid\":%ld,\"spool\":{\"path\":", FLOWFS_VERSION,
 		   (long)getpid());
 	buf_json_str(b, c->spool);
-	buf_printf(b, ",\"used\":%llu,\"max\":%llu},", (unsigned long long)c->used,
-		   (unsigned long long)c->spool_max);
+	buf_printf(b, ",\"used\":%llu,\"max\":%llu,\"disk_full\":%s},", (unsigned long long)c->used,
+		   (unsigned long long)c->spool_max, c->space_low ? "true" : "false");
 	rc = objects_json(c, NULL, b);
 	buf_puts(b, ",");
 	if (rc == 0)

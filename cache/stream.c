@@ -210,9 +210,7 @@ static void chunk_seal(struct cache *c, struct stream *s)
 	close(s->fd);
 	s->fd = -1;
 	pthread_mutex_lock(&c->lock);
-	db_exec(c, "UPDATE objects SET state = 'sealing', size = ?, mtime = ?, sealed = ? WHERE id = ?",
-		"iddi", (int64_t)s->bytes, s->mtime, now_real(), s->chunk);
-	packer_enqueue(c, s->chunk);
+	object_seal(c, s->chunk, s->bytes, s->mtime);
 	pthread_mutex_unlock(&c->lock);
 	log_debug("stream", "%s: chunk %lld sealed (%llu bytes, %llu lines)", s->name,
 		  (long long)s->chunk, (unsigned long long)s->bytes, (unsigned long long)s->lines);
@@ -272,11 +270,10 @@ static int append_lines(struct cache *c, struct stream *s, const char *p, size_t
 
 	stream_flow(c, s, &maxsize, &maxlines);
 	pthread_mutex_lock(&c->lock);
-	if (c->used + n > c->spool_max) {
+	if (!spool_take(c, n)) {
 		pthread_mutex_unlock(&c->lock);
 		return -ENOSPC;
 	}
-	c->used += n;
 	pthread_mutex_unlock(&c->lock);
 	while (n > 0) {
 		size_t k;

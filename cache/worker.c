@@ -256,6 +256,25 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 	return rc;
 }
 
+static int mark_inflight(struct cache *c, const void *arg)
+{
+	const struct job *j = arg;
+
+	return db_exec(c, "UPDATE deliveries SET state = 'inflight' WHERE object = ? AND sink = ?",
+		       "it", j->id, j->sink);
+}
+
+/* RC of FN(C, ARG) once more when the spool's file system was full and the
+ * reserve could be given up for it: the workers' bookkeeping frees space,
+ * so it must get through.  Lock held. */
+static int db_retry_full(struct cache *c, int rc, int (*fn)(struct cache *, const void *),
+			 const void *arg)
+{
+	if (rc == -ENOSPC && reserve_release(c))
+		rc = fn(c, arg);
+	return rc;
+}
+
 /* Claims the next due delivery into J; false if there is none.  Lock held. */
 static bool claim(struct cache *c, struct job *j, double *next)
 {
@@ -283,9 +302,13 @@ static bool claim(struct cache *c, struct job *j, double *next)
 		*next = soon > 0 ? (double)soon / 1000 : now + 1;
 		return false;
 	}
+	/* a delivery the db cannot mark in flight is not sent: it would stay
+	 * queued and be claimed again at once, over and over */
+	if (db_retry_full(c, mark_inflight(c, j), mark_inflight, j) != 0) {
+		*next = now + 1;
+		return false;
+	}
 	j->slot = sink_slot_find(c, j->sink);
-	db_exec(c, "UPDATE deliveries SET state = 'inflight' WHERE object = ? AND sink = ?", "it",
-		j->id, j->sink);
 	c->inflight++;
 	return true;
 }
@@ -338,8 +361,9 @@ static void outcome_free(struct outcome *o)
 }
 
 /* Writes O to the db; lock held.  0 or the db's -errno. */
-static int record(struct cache *c, const struct outcome *o)
+static int record_once(struct cache *c, const void *arg)
 {
+	const struct outcome *o = arg;
 	int rc;
 
 	if (o->rc == 0) {
@@ -362,6 +386,11 @@ static int record(struct cache *c, const struct outcome *o)
 	if (rc == 0)
 		object_update_state(c, o->id);
 	return rc;
+}
+
+static int record(struct cache *c, const struct outcome *o)
+{
+	return db_retry_full(c, record_once(c, o), record_once, o);
 }
 
 /* The timer's turn: outcomes the db refused before; lock held. */
@@ -540,6 +569,7 @@ void *timer_main(void *arg)
 
 		if (now - last >= 1.0) {
 			record_again(c);
+			reserve_fill(c);
 			packer_retry(c);
 			expire_listing(c);
 			pthread_cond_broadcast(&c->work_cond);

@@ -31,11 +31,60 @@ else
 	alive=yes
 	kill -0 "${FS_PID[$M]}" 2>/dev/null && ls "$M/web" >/dev/null || alive=no
 	n_before=$(wc -l < "$D/acked")
+	# Not a byte left, not even in the database's WAL: a reader holds a
+	# snapshot (so the WAL cannot start over), a file takes the free space
+	# and another connection commits padding until nothing more fits.  Both
+	# stop as soon as the daemon gives up its reserve, which is for it
+	# alone.  The outcomes of the deliveries below must still be recorded:
+	# only that frees their data.
+	python3 - "$D/spool" "$D/unpin" "$D/pinned" <<'PY' &
+import os, sqlite3, sys, time
+spool, unpin, pinned = sys.argv[1:4]
+def reserve_kept():
+    try:
+        return os.stat(spool + "/flowfs.reserve").st_blocks > 0
+    except FileNotFoundError:	# a daemon without one
+        return True
+pin = sqlite3.connect(spool + "/flowfs.db", isolation_level=None, timeout=30)
+pin.execute("BEGIN")
+pin.execute("SELECT count(*) FROM deliveries").fetchone()
+why = "the reserve was given up"
+try:
+    with open(spool + "/filler", "wb") as f:
+        while reserve_kept():
+            f.write(b"\0" * 16384)
+            f.flush()
+except OSError as e:
+    why = str(e)
+pad = sqlite3.connect(spool + "/flowfs.db", isolation_level=None, timeout=30)
+try:
+    pad.execute("CREATE TABLE IF NOT EXISTS test_pad(x BLOB)")
+    while reserve_kept():
+        pad.execute("INSERT INTO test_pad VALUES (zeroblob(4096))")
+except sqlite3.OperationalError as e:
+    why += "; " + str(e)
+open(pinned, "w").write(why)
+while not os.path.exists(unpin):
+    time.sleep(0.1)
+PY
+	PIN=$!
+	wait_for 30 test -s "$D/pinned"
+	: > "$TESTS_TMP/proxy.log"
 	fault pass
+	wait_for 30 grep -q 'reserve is given to recording' "$D/log" && reserve=yes || reserve=no
+	touch "$D/unpin"
+	wait "$PIN"
 	# delivery frees space; the same writers go on without a restart
 	wait_for 90 sh -c "[ \$(wc -l < '$D/acked') -ge $((n_before + 20)) ]"
 	n_after=$(wc -l < "$D/acked")
 	writers_stop
+	# a delivery the db could not mark in flight was not sent at all
+	most=$(awk '$2 == "PUT" { n[$3]++ } END { m = 0; for (k in n) if (n[k] > m) m = n[k]; print m }' "$TESTS_TMP/proxy.log")
+	if [ "$reserve" = yes ] && [ "${most:-0}" -le 3 ]; then
+		ok faults_disk_full_db_full_reserve
+	else
+		fail faults_disk_full_db_full_reserve "reserve given up: $reserve; most PUTs of one key: $most"
+	fi
 	if [ "$full_errs" -ge 3 ] && [ -z "$other" ] && [ "$alive" = yes ]; then
 		ok faults_disk_full_gives_enospc
 	else

@@ -1,0 +1,114 @@
+/*
+ * cache/reserve.c - room for the spool's own bookkeeping on a full disk.
+ *
+ * A delivered object frees its data file only once its outcome is in the
+ * database, and writing the outcome needs room for SQLite's WAL.  When the
+ * spool's file system fills up (writers got ENOSPC) and the database cannot
+ * grow, nothing could be recorded and nothing freed: the spool would stay
+ * full for good.  So the spool keeps SPOOL/flowfs.reserve, a few MiB
+ * allocated at mount.  When the workers' bookkeeping is refused for lack of
+ * space, the reserve is given up and the write tried again; from then on the
+ * spool is "low": writes get ENOSPC at once, so the room freed by each
+ * delivery goes to the next outcome, not to a writer.  The timer re-creates
+ * the reserve once the file system has twice its size free again, and that
+ * ends the low state.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "../util/log.h"
+#include "internal.h"
+
+#define RESERVE_MAX (4u << 20)
+
+static void reserve_path(const struct cache *c, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/flowfs.reserve", c->spool);
+}
+
+/* Bytes free for us on the spool's file system, or -1. */
+static int64_t spool_free(const struct cache *c, uint64_t *total)
+{
+	struct statvfs sv;
+
+	if (statvfs(c->spool, &sv) < 0)
+		return -1;
+	if (total)
+		*total = (uint64_t)sv.f_blocks * sv.f_frsize;
+	return (int64_t)((uint64_t)sv.f_bavail * sv.f_frsize);
+}
+
+void reserve_init(struct cache *c)
+{
+	uint64_t total = 0;
+
+	spool_free(c, &total);
+	/* 4 MiB, but no more than 1/16 of a small file system */
+	c->reserve_size = total / 16 < RESERVE_MAX ? total / 16 : RESERVE_MAX;
+	c->space_low = true;
+	reserve_fill(c);
+	if (c->space_low)
+		log_warn("spool", "%s has less than %llu KiB free: writes get ENOSPC until "
+			 "deliveries or you free some", c->spool,
+			 (unsigned long long)(2 * c->reserve_size) >> 10);
+}
+
+void reserve_fill(struct cache *c)
+{
+	char path[4096];
+	int64_t avail;
+	int fd, rc;
+
+	if (!c->space_low)
+		return;
+	reserve_path(c, path, sizeof(path));
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	/* what the reserve holds already counts as free */
+	avail = spool_free(c, NULL);
+	if (avail >= 0) {
+		struct stat st;
+		if (fstat(fd, &st) == 0)
+			avail += (int64_t)st.st_blocks * 512;
+	}
+	rc = avail >= (int64_t)(2 * c->reserve_size) && ftruncate(fd, (off_t)c->reserve_size) == 0 ?
+	     posix_fallocate(fd, 0, (off_t)c->reserve_size) : ENOSPC;
+	close(fd);
+	if (rc)
+		return;
+	if (c->reserve_released)
+		log_info("spool", "the spool's file system has room again: writes are accepted, "
+			 "the %llu KiB reserve is back", (unsigned long long)c->reserve_size >> 10);
+	c->space_low = false;
+}
+
+bool reserve_release(struct cache *c)
+{
+	char path[4096];
+	bool had = !c->space_low;
+
+	if (!had)
+		return false;
+	reserve_path(c, path, sizeof(path));
+	if (truncate(path, 0) < 0 && errno != ENOENT)
+		log_warn("spool", "truncate %s: %m", path);
+	c->space_low = true;
+	c->reserve_released = true;
+	log_warn("spool", "the spool's file system is full: the %llu KiB reserve is given to "
+		 "recording deliveries; writes get ENOSPC until there is room again",
+		 (unsigned long long)c->reserve_size >> 10);
+	return true;
+}
+
+bool spool_take(struct cache *c, uint64_t n)
+{
+	if (c->space_low || c->used + n > c->spool_max)
+		return false;
+	c->used += n;
+	return true;
+}
