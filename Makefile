@@ -66,6 +66,10 @@ BUILD_ID := $(CC) $(ALL_CFLAGS) $(LDFLAGS)
 ifneq ($(BUILD_ID),$(file <.cflags))
 $(file >.cflags,$(BUILD_ID))
 endif
+# written above while make reads this file, after make has looked at the
+# directory: without a rule of its own, a fresh clone's first `make` would
+# not see it and fall back to the built-in %.o rule (no pkg-config flags)
+.cflags: ;
 
 %.o: %.c $(wildcard */*.h) .cflags
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<

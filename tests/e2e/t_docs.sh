@@ -32,3 +32,20 @@ fi
 
 first=$(grep -m2 -oE '^make (run|check)' README.md | tr '\n' ' ')
 if [ "$first" = "make run make check " ] && grep -qx 'exec make check' .ci/run; then ok docs_readme_two_commands; else fail docs_readme_two_commands "README starts with '$first'"; fi
+
+# A plain `make` in a fresh checkout compiles every object with the
+# project's flags (pkg-config's include paths), not make's built-in rule.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	tree=$(mktemp -d)
+	git ls-files -z | xargs -0 cp --parents -t "$tree"
+	cc_lines=$(make -C "$tree" -n all 2>&1 | grep -E ' -c -o [^ ]+\.o ')
+	bad=$(grep -v -- '-std=gnu11' <<<"$cc_lines" | head -n 2)
+	if [ -n "$cc_lines" ] && [ -z "$bad" ]; then
+		ok docs_fresh_checkout_make
+	else
+		fail docs_fresh_checkout_make "objects built without the project's flags: ${bad:-no compile lines}"
+	fi
+	rm -rf "$tree"
+else
+	echo "SKIP - docs_fresh_checkout_make: not a git checkout"
+fi
