@@ -140,9 +140,27 @@ static int handle_new(struct cache *c, int64_t id, int fd, bool writable, bool s
 	return 0;
 }
 
+/* The first change since a flush: the row says open again, so a crash
+ * before the next close discards the object rather than sealing half of a
+ * new write.  A refusal fails the write.  Lock held. */
+static int mark_dirty(struct cache *c, struct open_obj *oo)
+{
+	int rc;
+
+	if (oo->dirty)
+		return 0;
+	rc = db_exec(c, "UPDATE objects SET open = 1 WHERE id = ?", "i", oo->id);
+	oo->dirty = rc == 0;
+	return rc;
+}
+
 /* Truncates the staging object of handle F (or OO) to SIZE; lock held. */
 static int staging_truncate(struct cache *c, int fd, struct open_obj *oo, uint64_t size)
 {
+	int rc = mark_dirty(c, oo);
+
+	if (rc)
+		return rc;
 	if (size > oo->size && !spool_take(c, size - oo->size))
 		return -ENOSPC;
 	if (ftruncate(fd, (off_t)size) < 0) {
@@ -155,10 +173,6 @@ static int staging_truncate(struct cache *c, int fd, struct open_obj *oo, uint64
 		c->used -= oo->size - size;
 	oo->size = size;
 	oo->mtime = now_real();
-	if (!oo->dirty) {
-		oo->dirty = true;
-		db_exec(c, "UPDATE objects SET open = 1 WHERE id = ?", "i", oo->id);
-	}
 	return 0;
 }
 
@@ -176,8 +190,9 @@ static int obj_new_version(struct cache *c, const struct cpath *p, const struct 
 		if (src < 0)
 			return src;
 	}
-	obj_cancel(c, r->id);
-	fd = obj_new(c, p, r->mode, r->uid, r->gid, src, id, size);
+	fd = obj_cancel(c, r->id);
+	if (fd == 0)
+		fd = obj_new(c, p, r->mode, r->uid, r->gid, src, id, size);
 	if (src >= 0)
 		close(src);
 	return fd;
@@ -412,16 +427,16 @@ ssize_t cache_write(struct cache_file *f, const char *buf, size_t size, off_t of
 	if (!f->writable || !f->oo)
 		return -EBADF;
 	pthread_mutex_lock(&c->lock);
-	if (end > f->oo->size) {
-		if (!spool_take(c, end - f->oo->size)) {
-			pthread_mutex_unlock(&c->lock);
-			return -ENOSPC;
-		}
-		f->oo->size = end;
+	n = mark_dirty(c, f->oo);
+	if (n == 0 && end > f->oo->size) {
+		if (spool_take(c, end - f->oo->size))
+			f->oo->size = end;
+		else
+			n = -ENOSPC;
 	}
-	if (!f->oo->dirty) {
-		f->oo->dirty = true;
-		db_exec(c, "UPDATE objects SET open = 1 WHERE id = ?", "i", f->id);
+	if (n) {
+		pthread_mutex_unlock(&c->lock);
+		return n;
 	}
 	f->oo->mtime = now_real();
 	pthread_mutex_unlock(&c->lock);

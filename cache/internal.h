@@ -235,7 +235,7 @@ bool obj_has_data(const char *state);	/* the data file still exists */
 const char *state_public(const char *state);	/* "held" -> "staging", ... */
 void obj_stat(struct cache *c, const struct objrow *r, struct stat *st);
 struct open_obj *open_obj_find(struct cache *c, int64_t id);
-void obj_cancel(struct cache *c, int64_t id);
+int obj_cancel(struct cache *c, int64_t id);	/* 0 or the db's -errno */
 bool parent_exists(struct cache *c, const struct cpath *p);
 
 /* packer.c */
@@ -258,7 +258,7 @@ void *timer_main(void *arg);
  * packer once their time has come; lock held. */
 void packer_retry(struct cache *c);
 void outcomes_free(struct cache *c);	/* at close, after the threads: a last try, then frees */
-void object_update_state(struct cache *c, int64_t id);	/* caller holds lock */
+int object_update_state(struct cache *c, int64_t id);	/* caller holds lock; 0 or -errno */
 
 /* status.c: JSON of the virtual files; caller holds lock. */
 int status_root_json(struct cache *c, struct buf *b);

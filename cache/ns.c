@@ -417,27 +417,46 @@ out_unlock:
 	return rc;
 }
 
+static int cancel_rows(struct cache *c, int64_t id)
+{
+	int rc = db_begin(c);
+
+	if (rc == 0)
+		rc = db_exec(c, "UPDATE objects SET state = 'cancelled', listed = 0, done = ? WHERE id = ?",
+			     "di", now_real(), id);
+	if (rc == 0)
+		rc = db_exec(c, "UPDATE deliveries SET state = 'cancelled' WHERE object = ? AND "
+			     "state != 'inflight'", "i", id);
+	if (rc == 0)
+		rc = db_commit(c);
+	if (rc)
+		db_rollback(c);
+	return rc;
+}
+
 /* Takes object ID out of the namespace; a pending delivery is cancelled.
- * The data file goes now unless a handle or a worker still uses it. */
-void obj_cancel(struct cache *c, int64_t id)
+ * The data file goes now unless a handle or a worker still uses it.  This
+ * frees space, so on a full disk it may use the spool's reserve. */
+int obj_cancel(struct cache *c, int64_t id)
 {
 	int64_t size = db_int(c, "SELECT size FROM objects WHERE id = ?", "i", id);
 	int64_t inflight = db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? "
 				  "AND state = 'inflight'", "i", id);
 	bool has_data = db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND state IN "
 			       "('staging','sealing','held','queued','failed')", "i", id) > 0;
+	int rc;
 
-	if (!has_data) {
-		db_exec(c, "UPDATE objects SET listed = 0 WHERE id = ?", "i", id);
-		return;
-	}
-	db_exec(c, "UPDATE objects SET state = 'cancelled', listed = 0, done = ? WHERE id = ?",
-		"di", now_real(), id);
-	db_exec(c, "UPDATE deliveries SET state = 'cancelled' WHERE object = ? AND state != 'inflight'",
-		"i", id);
+	if (!has_data)
+		return db_exec(c, "UPDATE objects SET listed = 0 WHERE id = ?", "i", id);
+	rc = cancel_rows(c, id);
+	if (rc == -ENOSPC && reserve_release(c))
+		rc = cancel_rows(c, id);
+	if (rc)
+		return rc;
 	if (inflight == 0 && !open_obj_find(c, id))
 		cache_unlink_data(c, id, (uint64_t)(size > 0 ? size : 0));
 	log_debug("spool", "object %lld cancelled", (long long)id);
+	return 0;
 }
 
 int cache_unlink(struct cache *c, const char *path)
@@ -473,7 +492,7 @@ int cache_unlink(struct cache *c, const char *path)
 			rc = -EISDIR;
 		goto out_unlock;
 	}
-	obj_cancel(c, r.id);
+	rc = obj_cancel(c, r.id);
 out_unlock:
 	cpath_unlock(c, &p);
 	return rc;
@@ -574,8 +593,8 @@ static int rename_locked(struct cache *c, const struct cpath *a, const struct cp
 		return b_obj ? -ENOTDIR : rename_dir(c, a, b);
 	if (b_dir)
 		return -EISDIR;
-	if (b_obj)
-		obj_cancel(c, rb.id);
+	if (b_obj && obj_cancel(c, rb.id) != 0)
+		return -EIO;
 	if (db_exec(c, "UPDATE objects SET dir = ?, name = ?, ctime = ? WHERE id = ?", "ttdi",
 		    b->dir, b->name, now_real(), ra.id))
 		return -EIO;

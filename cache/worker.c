@@ -384,8 +384,8 @@ static int record_once(struct cache *c, const void *arg)
 			     "last_error = ? WHERE object = ? AND sink = ?", "tit", o->err, o->id, o->sink);
 	}
 	if (rc == 0)
-		object_update_state(c, o->id);
-	return rc;
+		rc = object_update_state(c, o->id);
+	return rc;	/* kept and written again: the same rows, the same end */
 }
 
 static int record(struct cache *c, const struct outcome *o)
@@ -480,19 +480,20 @@ static void finish(struct cache *c, struct job *j, int rc, const char *err, long
 		keep_unrecorded(c, &o);
 }
 
-void object_update_state(struct cache *c, int64_t id)
+int object_update_state(struct cache *c, int64_t id)
 {
 	struct objrow r;
 	int64_t pending, failed;
 	const char *state;
+	int rc;
 
 	if (obj_by_id(c, id, &r) != 0)
-		return;
+		return 0;
 	if (strcmp(r.state, "cancelled") == 0) {
 		if (db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND state = 'inflight'",
 			   "i", id) == 0 && !open_obj_find(c, id))
 			cache_unlink_data(c, id, r.size);
-		return;
+		return 0;
 	}
 	pending = db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND state IN "
 			 "('queued', 'inflight')", "i", id);
@@ -500,11 +501,12 @@ void object_update_state(struct cache *c, int64_t id)
 			"i", id);
 	state = pending > 0 ? "queued" : failed > 0 ? "failed" : "delivered";
 	if (strcmp(state, r.state) == 0)
-		return;
-	db_exec(c, "UPDATE objects SET state = ?, done = ? WHERE id = ?", "tdi", state,
-		pending > 0 ? 0.0 : now_real(), id);
-	if (strcmp(state, "delivered") == 0)
-		cache_unlink_data(c, id, r.size);
+		return 0;
+	rc = db_exec(c, "UPDATE objects SET state = ?, done = ? WHERE id = ?", "tdi", state,
+		     pending > 0 ? 0.0 : now_real(), id);
+	if (rc == 0 && strcmp(state, "delivered") == 0)
+		cache_unlink_data(c, id, r.size);	/* only once the row says so */
+	return rc;
 }
 
 void *worker_main(void *arg)

@@ -172,6 +172,21 @@ else
 	fail faults_inject_write_error_then_recovers "cp under injection: $cp_under; after: $cp_after; identical: $same; bad.bin a prefix: $prefix; synced: $synced; outcome kept and recorded: $kept"
 fi
 echo "    cp under pwrite64 EIO: $cp_under"
+
+# an rm the database cannot record fails and removes nothing: the file stays
+# listed with its data and is delivered once the sink is back
+head -c 100000 /dev/urandom > "$D/src/kept.bin"
+fault refuse
+cp "$D/src/kept.bin" "$M/web/kept.bin"
+inject pwrite64
+rm "$M/web/kept.bin" 2>/dev/null && rm_under=removed || rm_under=refused
+inject_stop
+[ -e "$M/web/kept.bin" ] && listed=yes || listed=no
+fault pass
+"$FLOWCTL" sync "$M" --timeout 60 >/dev/null 2>&1 && s3get inject/web/kept.bin | cmp -s - "$D/src/kept.bin" &&
+	kept=yes || kept=no
+[ "$rm_under" = refused ] && [ "$listed" = yes ] && [ "$kept" = yes ] && ok faults_inject_rm_refused_keeps_file ||
+	fail faults_inject_rm_refused_keeps_file "rm under injection: $rm_under; still listed: $listed; delivered identical: $kept"
 fs_umount "$M" && ok faults_inject_clean_unmount || fail faults_inject_clean_unmount "exit status $?"
 
 # --- rename fails: the packer's compressed chunk and the dir sink's temp
