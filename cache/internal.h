@@ -144,6 +144,7 @@ struct cache {
 	struct seal_req *seal_retry;	/* closed objects the db did not yet take as
 					 * 'sealing'; protected by lock */
 	size_t seal_retry_n, seal_retry_cap;
+	bool held_retry;		/* a visible object is still 'held'; protected by lock */
 	bool stopping;			/* protected by lock */
 	bool packing;			/* the packer is sealing one; protected by lock */
 	int inflight;			/* deliveries being sent; protected by lock */
@@ -235,6 +236,9 @@ bool obj_has_data(const char *state);	/* the data file still exists */
 const char *state_public(const char *state);	/* "held" -> "staging", ... */
 void obj_stat(struct cache *c, const struct objrow *r, struct stat *st);
 struct open_obj *open_obj_find(struct cache *c, int64_t id);
+/* Queues every held object a rename made visible; what the db refuses
+ * sets c->held_retry, and the timer calls this again.  Lock held. */
+void held_release(struct cache *c);
 int obj_cancel(struct cache *c, int64_t id);	/* 0 or the db's -errno */
 bool parent_exists(struct cache *c, const struct cpath *p);
 

@@ -498,26 +498,28 @@ out_unlock:
 	return rc;
 }
 
-/* Queues held objects at or under REL that are no longer hidden. */
-static void release_held(struct cache *c, const struct flow *f)
+void held_release(struct cache *c)
 {
-	sqlite3_stmt *s;
-	int64_t ids[256];
-	size_t n;
+	int64_t ids[256], last = 0;
+	size_t n, seen;
 
+	c->held_retry = false;
 	do {
-		n = 0;
-		s = db_stmt(c, "SELECT id, CASE WHEN dir = '' THEN name ELSE dir || '/' || name END "
-			    "FROM objects WHERE flow = ? AND state = 'held' AND listed = 1", "t", f->id);
+		sqlite3_stmt *s = db_stmt(c, "SELECT id, CASE WHEN dir = '' THEN name ELSE dir || '/' || name END "
+					  "FROM objects WHERE state = 'held' AND listed = 1 AND id > ? "
+					  "ORDER BY id LIMIT 256", "i", last);
 		if (!s)
 			return;
-		while (n < 256 && sqlite3_step(s) == SQLITE_ROW)
+		for (n = seen = 0; sqlite3_step(s) == SQLITE_ROW; seen++) {
+			last = sqlite3_column_int64(s, 0);
 			if (!path_hidden((const char *)sqlite3_column_text(s, 1)))
-				ids[n++] = sqlite3_column_int64(s, 0);
+				ids[n++] = last;
+		}
 		sqlite3_reset(s);
 		for (size_t i = 0; i < n; i++)
-			object_queue_deliveries(c, ids[i]);
-	} while (n == 256);
+			if (object_queue_deliveries(c, ids[i]) != 0)
+				c->held_retry = true;
+	} while (seen == 256);
 }
 
 static int rename_dir(struct cache *c, const struct cpath *a, const struct cpath *b)
@@ -552,7 +554,7 @@ static int rename_dir(struct cache *c, const struct cpath *a, const struct cpath
 		return rc;
 	}
 	rc = db_commit(c);
-	release_held(c, a->flow);
+	held_release(c);
 	return rc;
 }
 
@@ -598,8 +600,9 @@ static int rename_locked(struct cache *c, const struct cpath *a, const struct cp
 	if (db_exec(c, "UPDATE objects SET dir = ?, name = ?, ctime = ? WHERE id = ?", "ttdi",
 		    b->dir, b->name, now_real(), ra.id))
 		return -EIO;
-	if (strcmp(ra.state, "held") == 0 && !path_hidden(b->rel))
-		object_queue_deliveries(c, ra.id);
+	if (strcmp(ra.state, "held") == 0 && !path_hidden(b->rel) &&
+	    object_queue_deliveries(c, ra.id) != 0)
+		c->held_retry = true;	/* renamed all the same: the timer queues it */
 	return 0;
 }
 

@@ -463,6 +463,7 @@ static int recover(struct cache *c)
 	rc = settle_queued(c);
 	if (rc)
 		return rc;
+	held_release(c);	/* renamed visible, but not queued before a crash */
 	remove_orphans(c);
 	st = db_stmt(c, "SELECT id FROM objects WHERE state = 'sealing' ORDER BY id", NULL);
 	if (!st)
@@ -634,8 +635,8 @@ int cache_start(struct cache *c)
 
 static bool queues_empty(struct cache *c)
 {
-	return c->pack_n == 0 && c->pack_retry_n == 0 && c->seal_retry_n == 0 && !c->packing &&
-	       c->inflight == 0 &&
+	return c->pack_n == 0 && c->pack_retry_n == 0 && c->seal_retry_n == 0 && !c->held_retry &&
+	       !c->packing && c->inflight == 0 &&
 	       db_int(c, "SELECT count(*) FROM deliveries WHERE state IN ('queued', 'inflight')", NULL) == 0;
 }
 

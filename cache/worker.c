@@ -573,6 +573,8 @@ void *timer_main(void *arg)
 			record_again(c);
 			reserve_fill(c);
 			packer_retry(c);
+			if (c->held_retry)
+				held_release(c);
 			expire_listing(c);
 			pthread_cond_broadcast(&c->work_cond);
 			pthread_mutex_unlock(&c->lock);

@@ -62,6 +62,18 @@ mv "$M/web/.hidden" "$M/web/visible"
 wait_for 10 is_state "$M/web/visible" delivered
 if [ $h1 = held ] && [ "$(cat "$O/web/visible" 2>/dev/null)" = secret ] && [ ! -e "$O/web/.hidden" ]; then ok upload_hidden_until_rename; else fail upload_hidden_until_rename "hidden was $h1; visible='$(cat "$O/web/visible" 2>/dev/null)'"; fi
 
+# a hidden directory built up and then renamed into place (a staging dir)
+mkdir -p "$M/web/.stage/deep"
+echo one > "$M/web/.stage/a"
+echo two > "$M/web/.stage/deep/b"
+echo marker > "$M/web/marker2"
+wait_for 10 is_state "$M/web/marker2" delivered
+[ -e "$O/web/.stage/a" ] && h2=delivered || h2=held
+mv "$M/web/.stage" "$M/web/stage"
+wait_for 10 is_state "$M/web/stage/deep/b" delivered
+if [ $h2 = held ] && [ "$(cat "$O/web/stage/a" "$O/web/stage/deep/b" 2>/dev/null)" = "one
+two" ]; then ok upload_hidden_dir_until_rename; else fail upload_hidden_dir_until_rename "before: $h2; after: $(ls -R "$O/web/stage" 2>&1 | tr '\n' ' ')"; fi
+
 mkdir -p "$D/rs/sub" && for i in $(seq 30); do echo "r$i" > "$D/rs/sub/r$i"; done
 rsync -a "$D/rs/" "$M/web/rs/"
 wait_eq 20 30 "find '$O/web/rs' -type f | wc -l"
