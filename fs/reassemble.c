@@ -10,7 +10,9 @@
  * and checksum, ordered by part (0-based), decoded and written to
  * DIR/basename(fileName) (default: the current directory) through a
  * temporary file that is renamed into place only when the size and SHA-256
- * match.  In a directory argument, files that are not file events (JSON
+ * match.  Events carry no directory, so two different files of one name
+ * (a/x.log and b/x.log) are written as x.log and x.log.2, in the order of
+ * their checksums, and stderr says so.  In a directory argument, files that are not file events (JSON
  * arrays of line events, indexes) are skipped; a FILE argument must be one.
  * A part seen twice (a resent request) is used once.
  *
@@ -42,6 +44,7 @@ struct ra_part {
 
 struct ra_group {
 	char *name;		/* fileName */
+	char out[4096];		/* written as OUTDIR/out */
 	char checksum[65];
 	uint64_t size;		/* fileSize */
 	size_t total;		/* totalParts */
@@ -290,10 +293,55 @@ out_free:
 	return rc;
 }
 
-/* Writes G to OUTDIR/basename(name) if it is whole and its checksum holds. */
+static int ra_cmp(const void *a, const void *b)
+{
+	const struct ra_group *x = *(struct ra_group *const *)a, *y = *(struct ra_group *const *)b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : strcmp(x->checksum, y->checksum);
+}
+
+/* Sorts *LIST by name and checksum and gives each group its output name:
+ * basename(fileName), then .2, .3 ... for other files of the same name. */
+static int ra_out_names(struct ra_group **list)
+{
+	struct ra_group **v;
+	size_t n = 0;
+
+	for (struct ra_group *g = *list; g; g = g->next)
+		n++;
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	n = 0;
+	for (struct ra_group *g = *list; g; g = g->next)
+		v[n++] = g;
+	qsort(v, n, sizeof(*v), ra_cmp);
+	for (size_t i = 0; i < n; i++) {
+		const char *base = strrchr(v[i]->name, '/') ? strrchr(v[i]->name, '/') + 1 : v[i]->name;
+		unsigned k = 1;
+
+		snprintf(v[i]->out, sizeof(v[i]->out), "%s", base);
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(v[j]->out, v[i]->out) != 0)
+				continue;
+			snprintf(v[i]->out, sizeof(v[i]->out), "%s.%u", base, ++k);
+			j = (size_t)-1;	/* look again from the start */
+		}
+		if (k > 1)
+			fprintf(stderr, "flowctl: reassemble: another file is named %s too: this one "
+				"(SHA-256 %.16s...) is written as %s\n", base, v[i]->checksum, v[i]->out);
+		v[i]->next = i + 1 < n ? v[i + 1] : NULL;
+	}
+	*list = n ? v[0] : NULL;
+	free(v);
+	return 0;
+}
+
+/* Writes G to OUTDIR/G->out if it is whole and its checksum holds. */
 static int ra_rebuild(const struct ra_group *g, const char *outdir)
 {
-	const char *base = strrchr(g->name, '/') ? strrchr(g->name, '/') + 1 : g->name;
+	const char *base = g->out;
 	char tmp[4200], dst[4200], hex[65];
 	struct sha256 *h;
 	uint64_t written = 0;
@@ -371,6 +419,10 @@ int reassemble_main(int argc, char **argv)
 	}
 	if (!list && rc == 0) {
 		fprintf(stderr, "flowctl: reassemble: no file events found\n");
+		rc = 1;
+	}
+	if (ra_out_names(&list) < 0) {
+		fprintf(stderr, "flowctl: reassemble: out of memory\n");
 		rc = 1;
 	}
 	for (struct ra_group *g = list; g; g = g->next)

@@ -167,13 +167,20 @@ setfattr -n user.flowfs.event_time -v 2026-11-24T10:00:00Z "$D/mnt/web/big.bin"
 cat "$D/big.bin" >&3
 exec 3>&-
 "$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
-mkdir -p "$D/ev" "$D/re" "$D/bad"
+mkdir -p "$D/ev" "$D/re" "$D/bad" "$D/ev2"
 for b in $(rx_reqs /evfile | jq -r 'select(.status == 200) | .body'); do cp "$RX/$b" "$D/ev/"; done
-parts=$(for f in "$D"/ev/*; do jq -j '"[\(.part),\(.totalParts),\(.fileName | tojson),"' "$f"; jq -r .data "$f" | base64 -d | wc -c | tr -d '\n'; echo ']'; done | sort | tr -d '\n')
-want='[0,6,"big.bin",524288][1,6,"big.bin",524288][2,6,"big.bin",524288][3,6,"big.bin",524288][4,6,"big.bin",524288][5,6,"big.bin",524288]'
 st=$(rx_reqs /evfile | jq -r .status | tr '\n' ' ')
 meta=$(rx_hdr /evfile x-flowcore-metadata-json | base64 -d 2>/dev/null)
 etime=$(rx_hdr /evfile x-flowcore-event-time)
+# another file of the same name, in a sub-directory: events carry no directory
+mkdir "$D/mnt/web/sub"
+echo "not the big one" > "$D/mnt/web/sub/big.bin"
+"$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
+for b in $(rx_reqs /evfile | jq -r 'select(.status == 200) | .body'); do
+	[ -e "$D/ev/$b" ] || cp "$RX/$b" "$D/ev2/"
+done
+parts=$(for f in "$D"/ev/*; do jq -j '"[\(.part),\(.totalParts),\(.fileName | tojson),"' "$f"; jq -r .data "$f" | base64 -d | wc -c | tr -d '\n'; echo ']'; done | sort | tr -d '\n')
+want='[0,6,"big.bin",524288][1,6,"big.bin",524288][2,6,"big.bin",524288][3,6,"big.bin",524288][4,6,"big.bin",524288][5,6,"big.bin",524288]'
 if [ "$parts" = "$want" ] && [ "$st" = "200 200 500 200 200 200 200 " ]; then
 	ok http_events_file_6_parts_resent_part_alone
 else
@@ -185,6 +192,15 @@ if (cd "$D/re" && "$FLOWCTL" reassemble "$D/ev" >/dev/null) && cmp -s "$D/re/big
 	ok http_reassemble_identical
 else
 	fail http_reassemble_identical "$(cd "$D/re" && "$FLOWCTL" reassemble "$D/ev" 2>&1)"
+fi
+mkdir -p "$D/re3"; err=$("$FLOWCTL" reassemble -o "$D/re3" "$D/ev" "$D/ev2" 2>&1 >/dev/null; echo "rc=$?")
+got=$(for f in "$D"/re3/big.bin*; do
+	cmp -s "$f" "$D/big.bin" && echo big || { [ "$(cat "$f")" = "not the big one" ] && echo small; }
+done | sort | tr '\n' ' ')
+if [ "$got" = "big small " ] && grep -q 'rc=0' <<<"$err" && grep -q 'is written as big.bin.2' <<<"$err"; then
+	ok http_reassemble_same_name_both_kept
+else
+	fail http_reassemble_same_name_both_kept "rebuilt: $got; $err"
 fi
 cp "$D"/ev/* "$D/bad/"
 f=$(grep -l '"part":3,' "$D"/bad/*)
