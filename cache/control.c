@@ -200,6 +200,9 @@ int control_command(struct cache *c, const char *cmd, size_t len, struct buf *a)
 		table_flows(c, a);
 		table_streams(c, a);
 		table_sinks(c, a);
+		if (c->space_low)
+			buf_printf(a, "\nspool %s: its file system is full; writes get ENOSPC until "
+				   "deliveries free room\n", c->spool);
 	} else {
 		buf_printf(a, "error unknown command '%s' (rotate, retry, mark, pending, status)\n", line);
 		rc = -EINVAL;

@@ -9,9 +9,10 @@
  * allocated at mount.  When the workers' bookkeeping is refused for lack of
  * space, the reserve is given up and the write tried again; from then on the
  * spool is "low": writes get ENOSPC at once, so the room freed by each
- * delivery goes to the next outcome, not to a writer.  The timer re-creates
- * the reserve once the file system has twice its size free again, and that
- * ends the low state.
+ * delivery goes to the next outcome, not to a writer.  Meanwhile the timer
+ * checkpoints the WAL every second (so it can start over rather than grow)
+ * and re-creates the reserve once the file system has twice its size free
+ * again, which ends the low state.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +66,11 @@ void reserve_fill(struct cache *c)
 
 	if (!c->space_low)
 		return;
+	/* Only a successful commit triggers SQLite's own checkpoint: copy the
+	 * WAL into the database now, so that it can start over instead of
+	 * growing (a reader that held it back may be gone). */
+	if (c->db)
+		sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	reserve_path(c, path, sizeof(path));
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)

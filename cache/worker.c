@@ -570,8 +570,8 @@ void *timer_main(void *arg)
 		double now = now_real();
 
 		if (now - last >= 1.0) {
-			record_again(c);
 			reserve_fill(c);
+			record_again(c);
 			packer_retry(c);
 			if (c->held_retry)
 				held_release(c);
