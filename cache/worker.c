@@ -256,23 +256,10 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 	return rc;
 }
 
-static int mark_inflight(struct cache *c, const void *arg)
+static int mark_inflight(struct cache *c, const struct job *j)
 {
-	const struct job *j = arg;
-
 	return db_exec(c, "UPDATE deliveries SET state = 'inflight' WHERE object = ? AND sink = ?",
 		       "it", j->id, j->sink);
-}
-
-/* RC of FN(C, ARG) once more when the spool's file system was full and the
- * reserve could be given up for it: the workers' bookkeeping frees space,
- * so it must get through.  Lock held. */
-static int db_retry_full(struct cache *c, int rc, int (*fn)(struct cache *, const void *),
-			 const void *arg)
-{
-	if (rc == -ENOSPC && reserve_release(c))
-		rc = fn(c, arg);
-	return rc;
 }
 
 /* Claims the next due delivery into J; false if there is none.  Lock held. */
@@ -281,6 +268,7 @@ static bool claim(struct cache *c, struct job *j, double *next)
 	sqlite3_stmt *st;
 	double now = now_real();
 	bool found = false;
+	int rc;
 
 	st = db_stmt(c, "SELECT d.object, d.sink, d.attempts FROM deliveries d JOIN objects o ON o.id = d.object "
 		     "WHERE d.state = 'queued' AND d.next_try <= ?1 AND NOT EXISTS ("
@@ -303,8 +291,12 @@ static bool claim(struct cache *c, struct job *j, double *next)
 		return false;
 	}
 	/* a delivery the db cannot mark in flight is not sent: it would stay
-	 * queued and be claimed again at once, over and over */
-	if (db_retry_full(c, mark_inflight(c, j), mark_inflight, j) != 0) {
+	 * queued and be claimed again at once, over and over.  On a full disk
+	 * the reserve is for this: delivering frees space. */
+	rc = mark_inflight(c, j);
+	if (rc == -ENOSPC && reserve_release(c))
+		rc = mark_inflight(c, j);
+	if (rc) {
 		*next = now + 1;
 		return false;
 	}
@@ -361,9 +353,8 @@ static void outcome_free(struct outcome *o)
 }
 
 /* Writes O to the db; lock held.  0 or the db's -errno. */
-static int record_once(struct cache *c, const void *arg)
+static int record_once(struct cache *c, const struct outcome *o)
 {
-	const struct outcome *o = arg;
 	int rc;
 
 	if (o->rc == 0) {
@@ -390,7 +381,11 @@ static int record_once(struct cache *c, const void *arg)
 
 static int record(struct cache *c, const struct outcome *o)
 {
-	return db_retry_full(c, record_once(c, o), record_once, o);
+	int rc = record_once(c, o);
+
+	if (rc == -ENOSPC && reserve_release(c))	/* recording frees space */
+		rc = record_once(c, o);
+	return rc;
 }
 
 /* The timer's turn: outcomes the db refused before; lock held. */
