@@ -225,12 +225,14 @@ int db_begin(struct cache *c)
 	return db_exec(c, "BEGIN IMMEDIATE", NULL);
 }
 
-int db_commit(struct cache *c)
+/* Ends the transaction db_begin() opened: commits it if RC is 0, else rolls
+ * it back, and rolls back too a commit the db refused (SQLITE_FULL or BUSY
+ * leave it open, and the next BEGIN would fail).  RC or the commit's error. */
+int db_end(struct cache *c, int rc)
 {
-	return db_exec(c, "COMMIT", NULL);
-}
-
-void db_rollback(struct cache *c)
-{
-	db_exec(c, "ROLLBACK", NULL);
+	if (rc == 0)
+		rc = db_exec(c, "COMMIT", NULL);
+	if (rc && !sqlite3_get_autocommit(c->db))
+		db_exec(c, "ROLLBACK", NULL);
+	return rc;
 }

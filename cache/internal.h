@@ -164,8 +164,7 @@ sqlite3_stmt *db_stmt(struct cache *c, const char *sql, const char *fmt, ...);
 int db_exec(struct cache *c, const char *sql, const char *fmt, ...);	/* 0 or -EIO */
 int64_t db_int(struct cache *c, const char *sql, const char *fmt, ...);	/* first column or -1 */
 int db_begin(struct cache *c);
-int db_commit(struct cache *c);
-void db_rollback(struct cache *c);
+int db_end(struct cache *c, int rc);
 int db_errno(struct cache *c, int rc);	/* SQLITE_FULL -> -ENOSPC, else -EIO, logged */
 
 /* spool.c */

@@ -427,11 +427,7 @@ static int cancel_rows(struct cache *c, int64_t id)
 	if (rc == 0)
 		rc = db_exec(c, "UPDATE deliveries SET state = 'cancelled' WHERE object = ? AND "
 			     "state != 'inflight'", "i", id);
-	if (rc == 0)
-		rc = db_commit(c);
-	if (rc)
-		db_rollback(c);
-	return rc;
+	return db_end(c, rc);
 }
 
 /* Takes object ID out of the namespace; a pending delivery is cancelled.
@@ -549,12 +545,9 @@ static int rename_dir(struct cache *c, const struct cpath *a, const struct cpath
 			     "WHERE flow = ?3 AND listed = 1 AND "
 			     "(dir = ?2 OR substr(dir, 1, length(?2) + 1) = ?2 || '/')",
 			     "ttt", b->rel, a->rel, a->flow->id);
-	if (rc) {
-		db_rollback(c);
-		return rc;
-	}
-	rc = db_commit(c);
-	held_release(c);
+	rc = db_end(c, rc);
+	if (rc == 0)
+		held_release(c);
 	return rc;
 }
 

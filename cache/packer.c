@@ -196,11 +196,7 @@ static int queue_rows(struct cache *c, const struct flow *f, int64_t id)
 	}
 	if (rc == 0)
 		rc = db_exec(c, "UPDATE objects SET state = 'queued' WHERE id = ?", "i", id);
-	if (rc == 0)
-		rc = db_commit(c);
-	if (rc)
-		db_rollback(c);
-	return rc;
+	return db_end(c, rc);
 }
 
 int object_queue_deliveries(struct cache *c, int64_t id)
@@ -241,11 +237,7 @@ static int record_parts(struct cache *c, int64_t id, const struct packed *pk)
 	if (rc == 0)
 		rc = db_exec(c, "UPDATE objects SET sha256 = ?, size = ? WHERE id = ?", "tii",
 			     pk->sha256, (int64_t)pk->size, id);
-	if (rc) {
-		db_rollback(c);
-		return rc;
-	}
-	return db_commit(c);
+	return db_end(c, rc);
 }
 
 /* A sealed object goes to its sinks, or waits while its path is hidden. */
