@@ -526,7 +526,7 @@ int cache_flush(struct cache_file *f)
 	return rc;
 }
 
-static int fsync_dir(const char *path)
+int fsync_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc = 0;

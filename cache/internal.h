@@ -94,6 +94,8 @@ struct cache_file {
 	struct stream *stream;		/* set for a stream handle */
 	char *partial;			/* stream: this writer's unterminated line */
 	size_t plen, pcap;
+	int tail_fd;			/* stream: its copy in SPOOL/tails; -1: none yet */
+	char *tail_path;
 	char *vdata;			/* virtual file snapshot; .flowctl: the last answer */
 	size_t vlen;
 	bool control;			/* /.flowctl */
@@ -116,6 +118,7 @@ struct cache {
 	const struct cfg *cfg;
 	char *spool;			/* absolute spool directory */
 	char *datadir;			/* spool/data */
+	char *taildir;			/* spool/tails: writers' unterminated lines */
 	int lock_fd;			/* flock'ed spool/flowfs.lock */
 	uint64_t spool_max, part_size, retry_max, drain_timeout;
 	int nworkers;
@@ -198,6 +201,7 @@ bool reserve_release(struct cache *c);	/* true if there was one to give up */
 /* Takes N bytes of spool for data: false (ENOSPC) past spool_max, or while
  * the reserve is given up. */
 bool spool_take(struct cache *c, uint64_t n);
+bool spool_room(const struct cache *c, uint64_t n);	/* the same check, taking nothing */
 
 /* path.c: "/flow/a/b" -> flow, dir "a", name "b".  */
 struct cpath {
@@ -271,6 +275,9 @@ int flow_json(struct cache *c, struct flow *f, struct buf *b);
 /* compress.c: KIND "gz" or "xz"; reads IN from its start to its end. */
 int compress_fd(int in, int out, const char *kind, int level);
 
+/* file.c: fsync() of a directory; 0 or -errno */
+int fsync_dir(const char *path);
+
 /* stream.c */
 int streams_load(struct cache *c);
 void streams_free(struct cache *c);
@@ -289,6 +296,11 @@ void stream_status_json(struct cache *c, const struct flow *f, struct buf *b);	/
 bool stream_implicit(const struct cpath *p);	/* "stream" at a flow's top */
 /* Trims a recovered chunk to its last whole line (or SYNCED bytes). */
 void chunk_trim(const char *path, int64_t synced);
+/* Recovery of the unterminated lines writers left in SPOOL/tails at a
+ * crash: tails_settle() before open chunks are trimmed and sealed (a tail
+ * whose line reached one is dropped), tails_append() after. */
+void tails_settle(struct cache *c);
+void tails_append(struct cache *c);
 
 /* control.c: the /.flowctl file */
 int control_command(struct cache *c, const char *cmd, size_t len, struct buf *answer);

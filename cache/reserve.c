@@ -111,9 +111,14 @@ bool reserve_release(struct cache *c)
 	return true;
 }
 
+bool spool_room(const struct cache *c, uint64_t n)
+{
+	return !c->space_low && c->used + n <= c->spool_max;
+}
+
 bool spool_take(struct cache *c, uint64_t n)
 {
-	if (c->space_low || c->used + n > c->spool_max)
+	if (!spool_room(c, n))
 		return false;
 	c->used += n;
 	return true;

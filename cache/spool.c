@@ -10,6 +10,8 @@
  *     objects still open at the crash are discarded (nothing acknowledged
  *     them), unless fsync() succeeded on them: then the fsynced length is
  *     sealed;
+ *   - the unterminated line a stream writer had given (its write returned)
+ *     is appended from SPOOL/tails, unless it reached a chunk already;
  *   - data files that belong to no live object are removed.
  * cache_start() then starts the packer, the workers and the timer.
  */
@@ -456,8 +458,10 @@ static int recover(struct cache *c)
 	int rc;
 
 	rc = db_exec(c, "UPDATE deliveries SET state = 'queued' WHERE state = 'inflight'", NULL);
-	if (!rc)
+	if (!rc) {
+		tails_settle(c);	/* before open chunks are trimmed and sealed */
 		rc = recover_staging(c);
+	}
 	if (rc)
 		return rc;
 	rc = settle_queued(c);
@@ -471,6 +475,7 @@ static int recover(struct cache *c)
 	while (sqlite3_step(st) == SQLITE_ROW)
 		packer_enqueue(c, sqlite3_column_int64(st, 0));
 	sqlite3_reset(st);
+	tails_append(c);	/* unterminated lines writers left: chunks of their own */
 	c->used = (uint64_t)db_int(c, "SELECT coalesce(sum(size), 0) FROM objects WHERE state IN "
 				   "('staging','sealing','held','queued','failed')", NULL);
 	st = db_stmt(c, "SELECT name, last_success, last_error, last_error_at FROM sinks", NULL);
@@ -561,13 +566,16 @@ int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errle
 	c->retry_max = cfg_seconds(g, "retry_max");
 	c->drain_timeout = cfg_seconds(g, "drain_timeout");
 	c->nworkers = (int)cfg_int(g, "workers");
-	if (!c->spool || asprintf(&c->datadir, "%s/data", c->spool) < 0) {
+	if (!c->spool || asprintf(&c->datadir, "%s/data", c->spool) < 0 ||
+	    asprintf(&c->taildir, "%s/tails", c->spool) < 0) {
 		rc = -ENOMEM;
 		goto out_free;
 	}
 	rc = mkdir_p(c->datadir, 0700);
+	if (!rc)
+		rc = mkdir_p(c->taildir, 0700);
 	if (rc) {
-		snprintf(err, errlen, "[flowfs] spool: cannot create %s: %s", c->datadir,
+		snprintf(err, errlen, "[flowfs] spool: cannot create %s/{data,tails}: %s", c->spool,
 			 strerror_r(-rc, dbpath, sizeof(dbpath)));
 		goto out_free;
 	}
@@ -717,6 +725,7 @@ void cache_free(struct cache *c)
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
 	free(c->datadir);
+	free(c->taildir);
 	free(c->spool);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->work_cond);

@@ -16,6 +16,14 @@
  * recovery trims a chunk to its last newline (a write cut by the kill never
  * returned) and seals it.
  *
+ * A write's unterminated tail is acknowledged too, so it is also kept on
+ * disk, in a file of SPOOL/tails per handle that ever had one: a struct
+ * tail_head, then the tail's bytes.  When its line completes (or the handle
+ * closes), the head first records where the line is about to go (chunk and
+ * offset), then the line is appended, then the file is emptied.  Recovery
+ * appends a tail unless its head names a chunk that holds bytes past that
+ * offset: a crash between appending and emptying sends it once, not twice.
+ *
  * Locking: s->lock is taken before c->lock, never after.  Streams are freed
  * only by cache_free().
  */
@@ -23,13 +31,24 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "../util/log.h"
 #include "internal.h"
 
 #define PARTIAL_MAX (8u << 20)	/* an unterminated line longer than this is appended as is */
+
+struct tail_head {			/* starts a file of SPOOL/tails */
+	char magic[8];			/* TAIL_MAGIC */
+	int64_t stream;			/* streams.id */
+	int64_t chunk, off;		/* where the tail is being appended; 0: not yet */
+};
+#define TAIL_MAGIC "flowtail"
 
 bool stream_implicit(const struct cpath *p)
 {
@@ -66,26 +85,50 @@ static struct stream *stream_add(struct cache *c, int64_t id, const char *flow_i
 	return s;
 }
 
-int streams_load(struct cache *c)
+/* Adds the streams ST's rows describe; DELETED: they were unlinked. */
+static int streams_add(struct cache *c, sqlite3_stmt *st, bool deleted)
 {
-	sqlite3_stmt *st = db_stmt(c, "SELECT id, flow, dir, name, mode, uid, gid, mtime, next_part "
-				   "FROM streams WHERE deleted = 0", NULL);
 	int rc = 0;
 
 	if (!st)
 		return -EIO;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (!stream_add(c, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
-				(const char *)sqlite3_column_text(st, 2),
-				(const char *)sqlite3_column_text(st, 3), (mode_t)sqlite3_column_int(st, 4),
-				(uid_t)sqlite3_column_int(st, 5), (gid_t)sqlite3_column_int(st, 6),
-				sqlite3_column_double(st, 7), (uint64_t)sqlite3_column_int64(st, 8))) {
+		struct stream *s = stream_add(c, sqlite3_column_int64(st, 0),
+					      (const char *)sqlite3_column_text(st, 1),
+					      (const char *)sqlite3_column_text(st, 2),
+					      (const char *)sqlite3_column_text(st, 3),
+					      (mode_t)sqlite3_column_int(st, 4), (uid_t)sqlite3_column_int(st, 5),
+					      (gid_t)sqlite3_column_int(st, 6), sqlite3_column_double(st, 7),
+					      (uint64_t)sqlite3_column_int64(st, 8));
+		if (!s) {
 			rc = -ENOMEM;
 			break;
 		}
+		s->deleted = deleted;
 	}
 	sqlite3_reset(st);
 	return rc;
+}
+
+#define STREAM_COLUMNS "SELECT id, flow, dir, name, mode, uid, gid, mtime, next_part FROM streams "
+
+int streams_load(struct cache *c)
+{
+	return streams_add(c, db_stmt(c, STREAM_COLUMNS "WHERE deleted = 0", NULL), false);
+}
+
+/* Stream ID, loaded (unlisted) if it was unlinked; NULL if there is none. */
+static struct stream *stream_by_id(struct cache *c, int64_t id)
+{
+	for (int tries = 0; tries < 2; tries++) {
+		for (struct stream *s = c->streams; s; s = s->next)
+			if (s->id == id)
+				return s;
+		if (tries == 0 && streams_add(c, db_stmt(c, STREAM_COLUMNS "WHERE id = ? AND deleted = 1",
+							 "i", id), true) != 0)
+			break;
+	}
+	return NULL;
 }
 
 void streams_free(struct cache *c)
@@ -148,6 +191,7 @@ int stream_handle(struct cache *c, struct stream *s, int flags, struct cache_fil
 	f->c = c;
 	f->stream = s;
 	f->fd = -1;
+	f->tail_fd = -1;
 	f->writable = (flags & O_ACCMODE) != O_RDONLY;
 	if (chunk && (flags & O_ACCMODE) != O_WRONLY) {
 		char path[4096];
@@ -261,9 +305,14 @@ static struct flow *stream_flow(struct cache *c, const struct stream *s, uint64_
 	return f;
 }
 
+static int tail_mark(struct cache_file *f, int64_t chunk, uint64_t off);
+
 /* Appends whole lines (FINAL: or a last unterminated piece), cutting
- * chunks at line boundaries.  s->lock held. */
-static int append_lines(struct cache *c, struct stream *s, const char *p, size_t n, bool final)
+ * chunks at line boundaries.  OWNER: P is that handle's tail, one line,
+ * and its tail file is told where it goes before it is written.  s->lock
+ * held. */
+static int append_lines(struct cache *c, struct stream *s, const char *p, size_t n, bool final,
+			struct cache_file *owner)
 {
 	uint64_t maxsize, maxlines;
 	int rc = 0;
@@ -289,11 +338,15 @@ static int append_lines(struct cache *c, struct stream *s, const char *p, size_t
 			const char *nl = memchr(p, '\n', n);
 			k = nl ? (size_t)(nl - p) + 1 : n;
 		}
+		if (owner && (rc = tail_mark(owner, s->chunk, s->bytes)) != 0)
+			break;
 		ssize_t w = pwrite(s->fd, p, k, (off_t)s->bytes);
 		if (w != (ssize_t)k) {
 			rc = w < 0 ? -errno : -EIO;
 			if (w > 0 && ftruncate(s->fd, (off_t)s->bytes) < 0)
 				log_err("stream", "%s: cannot undo a short write: %m", s->name);
+			if (owner)
+				tail_mark(owner, 0, 0);
 			break;
 		}
 		__atomic_store_n(&s->bytes, s->bytes + k, __ATOMIC_RELAXED);
@@ -331,11 +384,122 @@ static int partial_add(struct cache_file *f, const char *p, size_t n)
 	return 0;
 }
 
+/* Records in F's tail file that its tail goes to CHUNK at OFF (0, 0: it
+ * has not gone anywhere). */
+static int tail_mark(struct cache_file *f, int64_t chunk, uint64_t off)
+{
+	int64_t v[2] = { chunk, (int64_t)off };
+
+	if (pwrite(f->tail_fd, v, sizeof(v), offsetof(struct tail_head, chunk)) != sizeof(v)) {
+		log_err("stream", "%s: cannot write to its tail file: %m", f->stream->name);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Leaves F's tail file to recovery (it says where its tail went, or holds
+ * one that could not be appended) and starts a new one when needed. */
+static void tail_abandon(struct cache_file *f)
+{
+	close(f->tail_fd);
+	f->tail_fd = -1;
+	free(f->tail_path);
+	f->tail_path = NULL;
+}
+
+/* Writes F's tail to its tail file: the N bytes added at AT, or all of it
+ * (with a head) to an empty or a new file. */
+static int tail_store(struct cache_file *f, size_t at, size_t n)
+{
+	struct cache *c = f->c;
+	struct tail_head h = { .stream = f->stream->id };
+	bool fresh = f->tail_fd < 0 || at == 0;
+	size_t want = fresh ? at + n : n;
+	ssize_t w;
+	bool room;
+
+	pthread_mutex_lock(&c->lock);
+	room = spool_room(c, n);
+	pthread_mutex_unlock(&c->lock);
+	if (!room)
+		return -ENOSPC;
+	if (f->tail_fd < 0) {
+		if (asprintf(&f->tail_path, "%s/XXXXXX", c->taildir) < 0) {
+			f->tail_path = NULL;
+			return -ENOMEM;
+		}
+		f->tail_fd = mkostemp(f->tail_path, O_CLOEXEC);
+		if (f->tail_fd < 0) {
+			int rc = -errno;
+			free(f->tail_path);
+			f->tail_path = NULL;
+			return rc;
+		}
+	}
+	if (fresh) {	/* a head that says the tail has gone nowhere yet */
+		struct iovec iov[2] = { { &h, sizeof(h) }, { f->partial, want } };
+
+		memcpy(h.magic, TAIL_MAGIC, sizeof(h.magic));
+		ssize_t r = pwritev(f->tail_fd, iov, 2, 0);
+
+		w = r < (ssize_t)sizeof(h) ? (r < 0 ? -1 : 0) : r - (ssize_t)sizeof(h);
+	} else {
+		w = pwrite(f->tail_fd, f->partial + at, n, (off_t)(sizeof(h) + at));
+	}
+	if (w == (ssize_t)want)
+		return 0;
+	if (ftruncate(f->tail_fd, fresh ? 0 : (off_t)(sizeof(h) + at)) < 0) {
+		/* it may hold bytes no write acknowledged: start afresh */
+		unlink(f->tail_path);
+		tail_abandon(f);
+	}
+	return w < 0 ? -errno : -ENOSPC;
+}
+
+/* Adds P[N] to F's tail, in memory and on disk. */
+static int tail_add(struct cache_file *f, const char *p, size_t n)
+{
+	size_t at = f->plen;
+	int rc = partial_add(f, p, n);
+
+	if (rc == 0)
+		rc = tail_store(f, at, n);
+	if (rc)
+		f->plen = at;
+	return rc;
+}
+
+/* Appends F's tail (completed by its line's end, or FINAL: as it is) and
+ * empties its tail file.  s->lock held. */
+static int tail_flush(struct cache_file *f, bool final)
+{
+	struct stream *s = f->stream;
+	struct cache *c = f->c;
+	int rc = append_lines(c, s, f->partial, f->plen, final, f);
+
+	if (rc)
+		return rc;
+	f->plen = 0;
+	if (final && s->chunk) {	/* an unterminated end recovery must not trim away */
+		pthread_mutex_lock(&c->lock);
+		rc = db_exec(c, "UPDATE objects SET synced = ? WHERE id = ?", "ii", (int64_t)s->bytes,
+			     s->chunk);
+		pthread_mutex_unlock(&c->lock);
+		if (rc) {	/* the chunk may lose it at a crash: recovery appends it */
+			tail_abandon(f);
+			return 0;
+		}
+	}
+	if (ftruncate(f->tail_fd, 0) < 0)
+		tail_abandon(f);	/* its head says where the tail went */
+	return 0;
+}
+
 ssize_t stream_write(struct cache_file *f, const char *buf, size_t size)
 {
 	struct stream *s = f->stream;
 	const char *nl = memrchr(buf, '\n', size);
-	size_t whole = nl ? (size_t)(nl - buf) + 1 : 0;
+	size_t whole = nl ? (size_t)(nl - buf) + 1 : 0, done = 0;
 	int rc = 0;
 
 	if (!f->writable)
@@ -343,49 +507,50 @@ ssize_t stream_write(struct cache_file *f, const char *buf, size_t size)
 	pthread_mutex_lock(&s->lock);
 	if (whole && f->plen) {
 		/* This writer's earlier unterminated piece completes its line. */
-		rc = partial_add(f, buf, whole);
+		size_t first = (size_t)((const char *)memchr(buf, '\n', whole) - buf) + 1;
+
+		rc = partial_add(f, buf, first);
 		if (rc == 0)
-			rc = append_lines(f->c, s, f->partial, f->plen, false);
-		if (rc == 0)
-			f->plen = 0;
+			rc = tail_flush(f, false);
+		if (rc)
+			f->plen -= first;
 		else
-			f->plen -= whole;
-	} else if (whole) {
-		rc = append_lines(f->c, s, buf, whole, false);
+			done = first;
 	}
-	if (rc == 0 && size > whole)
-		rc = partial_add(f, buf + whole, size - whole);
-	if (rc == 0 && f->plen > PARTIAL_MAX) {
-		rc = append_lines(f->c, s, f->partial, f->plen, true);
+	if (rc == 0 && whole > done) {
+		rc = append_lines(f->c, s, buf + done, whole - done, false, NULL);
 		if (rc == 0)
-			f->plen = 0;
+			done = whole;
 	}
-	pthread_mutex_unlock(&s->lock);
-	return rc ? rc : (ssize_t)size;
-}
-
-/* The last piece of a writer has no newline: append it as is, and record
- * its end so recovery does not trim it away. */
-static void flush_partial(struct cache_file *f)
-{
-	struct stream *s = f->stream;
-	struct cache *c = f->c;
-
-	if (!f->plen)
-		return;
-	pthread_mutex_lock(&s->lock);
-	if (append_lines(c, s, f->partial, f->plen, true) == 0 && s->chunk) {
-		pthread_mutex_lock(&c->lock);
-		db_exec(c, "UPDATE objects SET synced = ? WHERE id = ?", "ii", (int64_t)s->bytes, s->chunk);
-		pthread_mutex_unlock(&c->lock);
+	if (rc == 0 && size > whole) {
+		rc = tail_add(f, buf + whole, size - whole);
+		if (rc == 0)
+			done = size;
 	}
+	if (rc == 0 && f->plen > PARTIAL_MAX)
+		tail_flush(f, true);	/* refused: it stays the tail, on disk */
 	pthread_mutex_unlock(&s->lock);
-	f->plen = 0;
+	return done ? (ssize_t)done : rc;	/* what was stored: a short write */
 }
 
 void stream_release(struct cache_file *f)
 {
-	flush_partial(f);
+	struct stream *s = f->stream;
+
+	if (f->plen) {	/* the writer's last piece has no newline: appended as is */
+		pthread_mutex_lock(&s->lock);
+		tail_flush(f, true);
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (f->tail_fd >= 0 && f->plen) {
+		log_err("stream", "%s: the writer's last %zu bytes (no newline) cannot be appended "
+			"now; they are kept in %s and appended at the next mount", s->name, f->plen,
+			f->tail_path);
+		tail_abandon(f);
+	} else if (f->tail_fd >= 0) {
+		unlink(f->tail_path);
+		tail_abandon(f);
+	}
 	free(f->partial);
 }
 
@@ -398,6 +563,10 @@ int stream_fsync(struct cache_file *f)
 	pthread_mutex_lock(&s->lock);
 	if (s->fd >= 0 && fdatasync(s->fd) < 0)
 		rc = -errno;
+	if (rc == 0 && f->tail_fd >= 0 && fdatasync(f->tail_fd) < 0)
+		rc = -errno;
+	if (rc == 0 && f->tail_fd >= 0)
+		rc = fsync_dir(c->taildir);
 	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_lock(&c->lock);
 	if (rc == 0 && sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_FULL, NULL, NULL) != SQLITE_OK)
@@ -482,6 +651,118 @@ void chunk_trim(const char *path, int64_t synced)
 			log_err("stream", "%s: truncate: %m", path);
 	}
 	close(fd);
+}
+
+/* Calls FN for each file of SPOOL/tails with a valid head, open read-write;
+ * removes empty and foreign ones.  Recovery only. */
+static void tails_each(struct cache *c, void (*fn)(struct cache *, int, const char *,
+						 struct tail_head *, size_t))
+{
+	DIR *d = opendir(c->taildir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct tail_head h;
+		struct stat sb;
+		char path[4096];
+		int fd;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", c->taildir, e->d_name);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &sb) < 0 || sb.st_size <= (off_t)sizeof(h) ||
+		    pread(fd, &h, sizeof(h), 0) != sizeof(h) || memcmp(h.magic, TAIL_MAGIC, sizeof(h.magic))) {
+			unlink(path);	/* an emptied tail file */
+			close(fd);
+			continue;
+		}
+		fn(c, fd, path, &h, (size_t)sb.st_size - sizeof(h));
+	}
+	closedir(d);
+}
+
+/* Whether the line of a tail reached CHUNK at OFF before the crash. */
+static bool tail_landed(struct cache *c, int64_t chunk, int64_t off)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT state = 'staging', coalesce(synced, -1) FROM objects "
+				   "WHERE id = ?", "i", chunk);
+	bool staging = false, row = false;
+	int64_t synced = -1;
+	char path[4096];
+	struct stat sb;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		row = true;
+		staging = sqlite3_column_int(st, 0) != 0;
+		synced = sqlite3_column_int64(st, 1);
+	}
+	if (st)
+		sqlite3_reset(st);
+	if (!row || !staging)	/* sealed after the line went in, or long delivered */
+		return true;
+	cache_data_path(c, chunk, path, sizeof(path));
+	chunk_trim(path, synced);	/* a line cut by the crash did not get there */
+	return stat(path, &sb) == 0 && sb.st_size > off;
+}
+
+static void tail_settle(struct cache *c, int fd, const char *path, struct tail_head *h, size_t n)
+{
+	int64_t none[2] = { 0, 0 };
+
+	if (h->chunk && tail_landed(c, h->chunk, h->off))
+		unlink(path);
+	else if (h->chunk &&
+		 pwrite(fd, none, sizeof(none), offsetof(struct tail_head, chunk)) != sizeof(none))
+		log_err("stream", "%s: %m", path);
+	close(fd);
+}
+
+void tails_settle(struct cache *c)
+{
+	tails_each(c, tail_settle);
+}
+
+/* Appends a tail a crash left, as the last piece of a chunk of its own so
+ * that it joins no other line, the way stream_release() does. */
+static void tail_append(struct cache *c, int fd, const char *path, struct tail_head *h, size_t n)
+{
+	struct cache_file f = { .c = c, .tail_fd = fd, .plen = n, .partial = malloc(n ? n : 1) };
+	int rc = -ENOMEM;
+
+	f.stream = stream_by_id(c, h->stream);
+	if (!f.stream) {
+		log_err("stream", "%s: the tail of stream %lld, which no longer exists: %zu bytes dropped",
+			path, (long long)h->stream, n);
+		unlink(path);
+	} else if (h->chunk == 0 && f.partial && pread(fd, f.partial, n, sizeof(*h)) == (ssize_t)n) {
+		pthread_mutex_lock(&f.stream->lock);
+		rc = tail_flush(&f, true);
+		if (rc == 0)
+			chunk_seal(c, f.stream);
+		pthread_mutex_unlock(&f.stream->lock);
+		if (rc == 0) {
+			log_warn("stream", "%s: the last %zu bytes a writer gave before the crash "
+				 "(no newline yet) are appended", f.stream->name, n);
+			if (f.tail_fd >= 0)
+				unlink(path);
+		} else {
+			log_err("stream", "%s: the unterminated tail in %s cannot be appended now (%s); "
+				"it is kept for the next mount", f.stream->name, path, strerror(-rc));
+		}
+	}
+	if (f.tail_fd >= 0)
+		close(f.tail_fd);
+	free(f.partial);
+}
+
+void tails_append(struct cache *c)
+{
+	tails_each(c, tail_append);
 }
 
 void stream_status_json(struct cache *c, const struct flow *f, struct buf *b)

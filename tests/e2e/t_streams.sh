@@ -103,6 +103,73 @@ done
 if [ -z "$bad" ]; then ok streams_kill9_nothing_acknowledged_lost; else fail streams_kill9_nothing_acknowledged_lost "$bad"; fi
 fs_umount "$D/mnt"
 
+# --- kill -9 keeps a writer's unterminated tail: its write() returned
+chunks_of() {	# NAME: the delivered chunks of stream NAME (compress = none), in order
+	find "$D/out" -type f -name "$1-*" | sort | xargs -r cat
+}
+tails_case() {	# CASE: a mount with one writer's fd 5 open on web/t.log
+	FLOW_EXTRA="compress = none" new_case "$1"
+	M=$D/mnt
+	fs_mount "$D/flowfs.ini" "$M"
+	exec 5>>"$M/web/t.log"
+}
+tails_remount() {	# after the kill: the next mount recovers, sync delivers
+	exec 5>&-
+	fs_mount "$D/flowfs.ini" "$M"
+	"$FLOWCTL" sync "$M" --timeout 30 >/dev/null
+}
+tails_case tail_kill
+printf 'first\npart1-' >&5	# one write: a whole line and the start of the next
+printf 'closed-tail' >> "$M/web/c.log"
+sleep 0.3	# the release of c.log runs after close() returns
+fs_kill9 "$M"
+tails_remount
+if [ "$(chunks_of t.log)" = $'first\npart1-' ] && [ "$(chunks_of c.log)" = closed-tail ] &&
+   [ -z "$(ls "$D/spool/tails")" ]; then
+	ok streams_kill9_keeps_unterminated_tail
+else
+	fail streams_kill9_keeps_unterminated_tail "t.log: $(chunks_of t.log | od -c | head -3); c.log: $(chunks_of c.log)"
+fi
+fs_umount "$M"
+
+# The crash windows of completing a tail, hit with strace: a kill after the
+# line went to its chunk but before the tail file was emptied must not send
+# the tail twice; one after the tail file said where the line goes but
+# before it went must not lose it.
+if command -v strace >/dev/null && strace -o /dev/null -e inject=getpid:error=EIO true 2>/dev/null; then
+	kill_at() {	# SYSCALL FILE: kill the daemon when it makes SYSCALL on FILE
+		strace -f -qq -o /dev/null -p "${FS_PID[$M]}" -P "$2" -e trace="$1" \
+			-e inject="$1":error=EIO:signal=KILL &
+		sleep 1
+		printf 'part2\n' >&5 2>/dev/null	# completes the tail; the daemon dies in it
+		wait_for 10 sh -c "! kill -0 ${FS_PID[$M]} 2>/dev/null"
+		fs_kill9 "$M"
+	}
+	tails_case tail_kill_cleared
+	printf 'first\n' >&5
+	printf 'part1-' >&5
+	kill_at ftruncate "$(ls -d "$D"/spool/tails/*)"
+	tails_remount
+	got=$(chunks_of t.log)
+	[ "$got" = $'first\npart1-part2' ] && ! grep -q 'are appended' "$D/log" &&
+		ok streams_kill9_tail_appended_not_twice ||
+		fail streams_kill9_tail_appended_not_twice "got: $(printf %s "$got" | od -c | head -3)"
+	fs_umount "$M"
+
+	tails_case tail_kill_marked
+	printf 'first\n' >&5
+	printf 'part1-' >&5
+	kill_at pwrite64 "$(ls -d "$D"/spool/data/*)"
+	tails_remount
+	got=$(chunks_of t.log)
+	[ "$got" = $'first\npart1-' ] && grep -q 'before the crash (no newline yet) are appended' "$D/log" &&
+		ok streams_kill9_tail_not_lost_before_append ||
+		fail streams_kill9_tail_not_lost_before_append "got: $(printf %s "$got" | od -c | head -3)"
+	fs_umount "$M"
+else
+	skip streams_kill9_tail_windows "strace with syscall injection is not available"
+fi
+
 # --- back-pressure: a full spool gives ENOSPC, then recovers without restart
 GLOBAL_EXTRA="spool_max = 64K" FLOW_EXTRA=$'maxsize = 8K\ncompress = none' new_case enospc
 fs_mount "$D/flowfs.ini" "$D/mnt"
