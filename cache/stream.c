@@ -309,13 +309,17 @@ static int tail_mark(struct cache_file *f, int64_t chunk, uint64_t off);
 
 /* Appends whole lines (FINAL: or a last unterminated piece), cutting
  * chunks at line boundaries.  OWNER: P is that handle's tail, one line,
- * and its tail file is told where it goes before it is written.  s->lock
- * held. */
+ * and its tail file is told where it goes before it is written.  0, or
+ * -errno and in *PUT (if not NULL) the bytes of the lines that went in
+ * before the error.  s->lock held. */
 static int append_lines(struct cache *c, struct stream *s, const char *p, size_t n, bool final,
-			struct cache_file *owner)
+			struct cache_file *owner, size_t *put)
 {
 	uint64_t maxsize, maxlines;
 	int rc = 0;
+
+	if (put)
+		*put = 0;
 
 	stream_flow(c, s, &maxsize, &maxlines);
 	pthread_mutex_lock(&c->lock);
@@ -354,6 +358,8 @@ static int append_lines(struct cache *c, struct stream *s, const char *p, size_t
 		s->mtime = now_real();
 		p += k;
 		n -= k;
+		if (put)
+			*put += k;
 		if (s->bytes >= maxsize || s->lines >= maxlines)
 			chunk_seal(c, s);
 	}
@@ -475,7 +481,7 @@ static int tail_flush(struct cache_file *f, bool final)
 {
 	struct stream *s = f->stream;
 	struct cache *c = f->c;
-	int rc = append_lines(c, s, f->partial, f->plen, final, f);
+	int rc = append_lines(c, s, f->partial, f->plen, final, f, NULL);
 
 	if (rc)
 		return rc;
@@ -518,9 +524,10 @@ ssize_t stream_write(struct cache_file *f, const char *buf, size_t size)
 			done = first;
 	}
 	if (rc == 0 && whole > done) {
-		rc = append_lines(f->c, s, buf + done, whole - done, false, NULL);
-		if (rc == 0)
-			done = whole;
+		size_t put;
+
+		rc = append_lines(f->c, s, buf + done, whole - done, false, NULL, &put);
+		done += put;	/* the lines before an error are stored: a short write */
 	}
 	if (rc == 0 && size > whole) {
 		rc = tail_add(f, buf + whole, size - whole);
