@@ -382,6 +382,7 @@ void *packer_main(void *arg)
 			break;	/* the rest stays 'sealing' and is sealed at the next mount */
 		int64_t id = c->pack_q[0];
 		memmove(c->pack_q, c->pack_q + 1, --c->pack_n * sizeof(*c->pack_q));
+		c->packing = true;	/* in the same breath: never neither queued nor packing */
 		pthread_mutex_unlock(&c->lock);
 		seal_one(c, id);
 		pthread_mutex_lock(&c->lock);

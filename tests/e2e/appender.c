@@ -11,6 +11,9 @@
  *
  * COUNT 0 means until the file named by $APPENDER_STOP exists (checked
  * every line); $APPENDER_DELAY_US sleeps that long between lines.
+ *
+ * $APPENDER_SPLIT set: each line is "NAME N" and " ok\n" in two writes;
+ * ACKFILE gets "N-" once the first returned, "N" once the second did.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +25,7 @@
 int main(int argc, char **argv)
 {
 	const char *stop = getenv("APPENDER_STOP"), *delay = getenv("APPENDER_DELAY_US");
+	int split = getenv("APPENDER_SPLIT") != NULL;
 	useconds_t pause = delay ? (useconds_t)strtoul(delay, NULL, 10) : 0;
 	FILE *ack;
 	long count;
@@ -41,7 +45,7 @@ int main(int argc, char **argv)
 			break;
 		if (pause)
 			usleep(pause);
-		len = snprintf(line, sizeof(line), "%s %ld\n", argv[2], n);
+		len = snprintf(line, sizeof(line), split ? "%s %ld" : "%s %ld\n", argv[2], n);
 
 		while (fd < 0) {
 			fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT, 0644);
@@ -50,7 +54,13 @@ int main(int argc, char **argv)
 			if (fd < 0)
 				usleep(50 * 1000);
 		}
-		if (write(fd, line, (size_t)len) == len) {
+		if (split && write(fd, line, (size_t)len) == len) {
+			fprintf(ack, "%ld-\n", n);
+			if (write(fd, " ok\n", 4) == 4) {
+				fprintf(ack, "%ld\n", n);
+				continue;
+			}
+		} else if (!split && write(fd, line, (size_t)len) == len) {
 			fprintf(ack, "%ld\n", n);
 			continue;
 		}
