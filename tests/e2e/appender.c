@@ -12,8 +12,9 @@
  * COUNT 0 means until the file named by $APPENDER_STOP exists (checked
  * every line); $APPENDER_DELAY_US sleeps that long between lines.
  *
- * $APPENDER_SPLIT set: each line is "NAME N" and " ok\n" in two writes;
- * ACKFILE gets "N-" once the first returned, "N" once the second did.
+ * $APPENDER_SPLIT set: each line is "NAME N" and " ok\n" in two writes
+ * (the pause goes between them); ACKFILE gets "N-" once the first
+ * returned, "N" once the second did.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +44,7 @@ int main(int argc, char **argv)
 
 		if (count == 0 && (!stop || access(stop, F_OK) == 0))
 			break;
-		if (pause)
+		if (pause && !split)
 			usleep(pause);
 		len = snprintf(line, sizeof(line), split ? "%s %ld" : "%s %ld\n", argv[2], n);
 
@@ -56,6 +57,8 @@ int main(int argc, char **argv)
 		}
 		if (split && write(fd, line, (size_t)len) == len) {
 			fprintf(ack, "%ld-\n", n);
+			if (pause)
+				usleep(pause);
 			if (write(fd, " ok\n", 4) == 4) {
 				fprintf(ack, "%ld\n", n);
 				continue;
