@@ -71,6 +71,12 @@ void object_seal(struct cache *c, int64_t id, uint64_t size, double mtime)
 		packer_enqueue(c, id);
 		return;
 	}
+	for (size_t i = 0; i < c->seal_retry_n; i++) {
+		if (c->seal_retry[i].id == id) {	/* closed again while waiting: the last close counts */
+			c->seal_retry[i] = s;
+			return;
+		}
+	}
 	if (c->seal_retry_n == c->seal_retry_cap) {
 		size_t ncap = c->seal_retry_cap ? c->seal_retry_cap * 2 : 16;
 		struct seal_req *v = realloc(c->seal_retry, ncap * sizeof(*v));
