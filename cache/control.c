@@ -66,6 +66,7 @@ static int cmd_pending(struct cache *c, int64_t mark, struct buf *a)
 
 	for (size_t i = 0; i < c->seal_retry_n; i++)	/* closed, not yet 'sealing' in the db */
 		pending += c->seal_retry[i].id <= mark;
+	pending += c->tails_kept != 0;	/* a closed writer's last bytes, not yet in a chunk */
 	buf_printf(a, "ok pending %lld failed %lld\n", (long long)pending, (long long)failed);
 	st = db_stmt(c, "SELECT f.name, CASE WHEN o.dir = '' THEN o.name ELSE o.dir || '/' || o.name END, "
 		     "o.kind, o.state, d.sink, d.state, d.last_error, d.next_try, d.attempts "

@@ -148,6 +148,8 @@ struct cache {
 					 * 'sealing'; protected by lock */
 	size_t seal_retry_n, seal_retry_cap;
 	bool held_retry;		/* a visible object is still 'held'; protected by lock */
+	unsigned tails_kept;		/* SPOOL/tails/k.* wait to be appended: bumped
+					 * for each; protected by lock */
 	bool stopping;			/* protected by lock */
 	bool packing;			/* the packer is sealing one; protected by lock */
 	int inflight;			/* deliveries being sent; protected by lock */
@@ -301,6 +303,9 @@ void chunk_trim(const char *path, int64_t synced);
  * whose line reached one is dropped), tails_append() after. */
 void tails_settle(struct cache *c);
 void tails_append(struct cache *c);
+/* The timer's turn: tails kept at a close on a full disk; true if none is
+ * left.  Lock NOT held. */
+bool tails_retry(struct cache *c);
 
 /* control.c: the /.flowctl file */
 int control_command(struct cache *c, const char *cmd, size_t len, struct buf *answer);

@@ -323,7 +323,9 @@ static int append_lines(struct cache *c, struct stream *s, const char *p, size_t
 
 	stream_flow(c, s, &maxsize, &maxlines);
 	pthread_mutex_lock(&c->lock);
-	if (!spool_take(c, n)) {
+	if (owner && final) {	/* a last tail: its bytes were taken in when its writes returned */
+		c->used += n;
+	} else if (!spool_take(c, n)) {
 		pthread_mutex_unlock(&c->lock);
 		return -ENOSPC;
 	}
@@ -430,7 +432,7 @@ static int tail_store(struct cache_file *f, size_t at, size_t n)
 	if (!room)
 		return -ENOSPC;
 	if (f->tail_fd < 0) {
-		if (asprintf(&f->tail_path, "%s/XXXXXX", c->taildir) < 0) {
+		if (asprintf(&f->tail_path, "%s/w.XXXXXX", c->taildir) < 0) {
 			f->tail_path = NULL;
 			return -ENOMEM;
 		}
@@ -543,6 +545,7 @@ ssize_t stream_write(struct cache_file *f, const char *buf, size_t size)
 void stream_release(struct cache_file *f)
 {
 	struct stream *s = f->stream;
+	struct cache *c = f->c;
 
 	if (f->plen) {	/* the writer's last piece has no newline: appended as is */
 		pthread_mutex_lock(&s->lock);
@@ -550,9 +553,18 @@ void stream_release(struct cache_file *f)
 		pthread_mutex_unlock(&s->lock);
 	}
 	if (f->tail_fd >= 0 && f->plen) {
+		/* a full disk: kept as k.*, which the timer appends once it can */
+		char kept[4096], *w = strrchr(f->tail_path, '/');
+
+		snprintf(kept, sizeof(kept), "%s/k.%s", c->taildir, w + 3);
+		if (rename(f->tail_path, kept) == 0) {
+			pthread_mutex_lock(&c->lock);
+			c->tails_kept++;
+			pthread_mutex_unlock(&c->lock);
+		}
 		log_err("stream", "%s: the writer's last %zu bytes (no newline) cannot be appended "
-			"now; they are kept in %s and appended at the next mount", s->name, f->plen,
-			f->tail_path);
+			"now; they are kept in the spool and appended as soon as they can", s->name,
+			f->plen);
 		tail_abandon(f);
 	} else if (f->tail_fd >= 0) {
 		unlink(f->tail_path);
@@ -660,23 +672,25 @@ void chunk_trim(const char *path, int64_t synced)
 	close(fd);
 }
 
-/* Calls FN for each file of SPOOL/tails with a valid head, open read-write;
- * removes empty and foreign ones.  Recovery only. */
-static void tails_each(struct cache *c, void (*fn)(struct cache *, int, const char *,
-						 struct tail_head *, size_t))
+/* Calls FN for each file of SPOOL/tails whose name starts with PREFIX (all
+ * if NULL) with a valid head, open read-write; removes empty and foreign
+ * ones.  True if FN said yes to every one. */
+static bool tails_each(struct cache *c, const char *prefix,
+		       bool (*fn)(struct cache *, int, const char *, struct tail_head *, size_t))
 {
+	bool all = true;
 	DIR *d = opendir(c->taildir);
 	struct dirent *e;
 
 	if (!d)
-		return;
+		return false;
 	while ((e = readdir(d))) {
 		struct tail_head h;
 		struct stat sb;
 		char path[4096];
 		int fd;
 
-		if (e->d_name[0] == '.')
+		if (e->d_name[0] == '.' || (prefix && strncmp(e->d_name, prefix, strlen(prefix)) != 0))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", c->taildir, e->d_name);
 		fd = open(path, O_RDWR | O_CLOEXEC);
@@ -688,9 +702,10 @@ static void tails_each(struct cache *c, void (*fn)(struct cache *, int, const ch
 			close(fd);
 			continue;
 		}
-		fn(c, fd, path, &h, (size_t)sb.st_size - sizeof(h));
+		all &= fn(c, fd, path, &h, (size_t)sb.st_size - sizeof(h));
 	}
 	closedir(d);
+	return all;
 }
 
 /* Whether the line of a tail reached CHUNK at OFF before the crash. */
@@ -717,59 +732,82 @@ static bool tail_landed(struct cache *c, int64_t chunk, int64_t off)
 	return stat(path, &sb) == 0 && sb.st_size > off;
 }
 
-static void tail_settle(struct cache *c, int fd, const char *path, struct tail_head *h, size_t n)
+/* A tail whose line reached its chunk is dropped; the others are kept as
+ * k.* (writer gone), their head saying they have gone nowhere. */
+static bool tail_settle(struct cache *c, int fd, const char *path, struct tail_head *h, size_t n)
 {
 	int64_t none[2] = { 0, 0 };
+	const char *name = strrchr(path, '/') + 1;
+	char kept[4096];
 
-	if (h->chunk && tail_landed(c, h->chunk, h->off))
+	if (h->chunk && tail_landed(c, h->chunk, h->off)) {
 		unlink(path);
-	else if (h->chunk &&
-		 pwrite(fd, none, sizeof(none), offsetof(struct tail_head, chunk)) != sizeof(none))
+	} else if (h->chunk &&
+		   pwrite(fd, none, sizeof(none), offsetof(struct tail_head, chunk)) != sizeof(none)) {
 		log_err("stream", "%s: %m", path);
+	} else if (strncmp(name, "w.", 2) == 0) {
+		snprintf(kept, sizeof(kept), "%s/k.%s", c->taildir, name + 2);
+		if (rename(path, kept) < 0)
+			log_err("stream", "rename %s: %m", path);
+	}
 	close(fd);
+	return true;
 }
 
 void tails_settle(struct cache *c)
 {
-	tails_each(c, tail_settle);
+	tails_each(c, NULL, tail_settle);
 }
 
-/* Appends a tail a crash left, as the last piece of a chunk of its own so
- * that it joins no other line, the way stream_release() does. */
-static void tail_append(struct cache *c, int fd, const char *path, struct tail_head *h, size_t n)
+/* Appends a tail whose writer is gone (a crash, or a close on a full
+ * disk) as the last piece of a chunk of its own, so that it joins no other
+ * line.  Lock NOT held; true if it is done with. */
+static bool tail_append(struct cache *c, int fd, const char *path, struct tail_head *h, size_t n)
 {
 	struct cache_file f = { .c = c, .tail_fd = fd, .plen = n, .partial = malloc(n ? n : 1) };
-	int rc = -ENOMEM;
+	int rc = -EIO;
 
+	pthread_mutex_lock(&c->lock);
 	f.stream = stream_by_id(c, h->stream);
+	pthread_mutex_unlock(&c->lock);
 	if (!f.stream) {
 		log_err("stream", "%s: the tail of stream %lld, which no longer exists: %zu bytes dropped",
 			path, (long long)h->stream, n);
 		unlink(path);
+		rc = 0;
 	} else if (h->chunk == 0 && f.partial && pread(fd, f.partial, n, sizeof(*h)) == (ssize_t)n) {
 		pthread_mutex_lock(&f.stream->lock);
 		rc = tail_flush(&f, true);
 		if (rc == 0)
 			chunk_seal(c, f.stream);
 		pthread_mutex_unlock(&f.stream->lock);
-		if (rc == 0) {
+		if (rc == 0 && !c->started)
 			log_warn("stream", "%s: the last %zu bytes a writer gave before the crash "
 				 "(no newline yet) are appended", f.stream->name, n);
-			if (f.tail_fd >= 0)
-				unlink(path);
-		} else {
-			log_err("stream", "%s: the unterminated tail in %s cannot be appended now (%s); "
-				"it is kept for the next mount", f.stream->name, path, strerror(-rc));
-		}
+		else if (rc == 0)
+			log_info("stream", "%s: a closed writer's last %zu bytes are appended now",
+				 f.stream->name, n);
+		if (rc == 0 && f.tail_fd >= 0)
+			unlink(path);
 	}
 	if (f.tail_fd >= 0)
 		close(f.tail_fd);
 	free(f.partial);
+	return rc == 0;
 }
 
 void tails_append(struct cache *c)
 {
-	tails_each(c, tail_append);
+	if (!tails_each(c, "k.", tail_append)) {
+		log_err("stream", "unterminated lines in %s cannot be appended now; trying again "
+			"every second", c->taildir);
+		c->tails_kept = 1;
+	}
+}
+
+bool tails_retry(struct cache *c)
+{
+	return tails_each(c, "k.", tail_append);
 }
 
 void stream_status_json(struct cache *c, const struct flow *f, struct buf *b)

@@ -575,6 +575,16 @@ void *timer_main(void *arg)
 			pthread_mutex_unlock(&c->lock);
 			streams_rotate(c, NULL, true);	/* chunks `rotate` old */
 			pthread_mutex_lock(&c->lock);
+			if (c->tails_kept) {
+				unsigned seen = c->tails_kept;
+				bool done;
+
+				pthread_mutex_unlock(&c->lock);
+				done = tails_retry(c);
+				pthread_mutex_lock(&c->lock);
+				if (done && c->tails_kept == seen)	/* none kept meanwhile */
+					c->tails_kept = 0;
+			}
 			last = now;
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);

@@ -237,6 +237,36 @@ PY
 	[ "$got" = 600 ] && [ "$a" = 1 ] && [ "$b" = 1 ] && ok streams_partial_store_is_short_write ||
 		fail streams_partial_store_is_short_write "write returned $got; a lines $a, b lines $b"
 	fs_umount "$M"
+
+	# a writer closes with a tail when no chunk can be created: the tail is
+	# kept, flowctl sync waits for it, and it goes in once chunks can be made
+	tails_case tail_kept
+	printf 'first\npart1-' >&5
+	n=$(ls "$D/spool/data")
+	"$FLOWCTL" rotate "$M" >/dev/null
+	paths=()
+	for i in $(seq $((n + 1)) $((n + 60))); do paths+=(-P "$D/spool/data/$i"); done
+	strace -f -qq -o /dev/null -p "${FS_PID[$M]}" "${paths[@]}" -e trace=openat \
+		-e inject=openat:error=ENOSPC 5>&- &	# (an inherited fd 5 would delay the release)
+	spid=$!
+	sleep 1
+	exec 5>&-
+	wait_for 10 grep -q 'cannot be appended now' "$D/log"
+	"$FLOWCTL" sync "$M" --timeout 2 >/dev/null 2>&1
+	during=$?
+	kept=$(ls "$D/spool/tails" | grep -c '^k\.')
+	kill "$spid"
+	wait "$spid" 2>/dev/null
+	"$FLOWCTL" sync "$M" --timeout 30 >/dev/null
+	after=$?
+	got=$(chunks_of t.log)
+	if [ "$during" != 0 ] && [ "$kept" = 1 ] && [ "$after" = 0 ] && [ "$got" = $'first\npart1-' ] &&
+	   [ -z "$(ls "$D/spool/tails")" ] && grep -q "a closed writer's last 6 bytes are appended now" "$D/log"; then
+		ok streams_tail_kept_at_close_then_appended
+	else
+		fail streams_tail_kept_at_close_then_appended "sync during: $during, kept: $kept, sync after: $after, got: $(printf %s "$got" | od -c | head -2)"
+	fi
+	fs_umount "$M"
 else
 	skip streams_kill9_tail_windows "strace with syscall injection is not available"
 fi
