@@ -5,7 +5,8 @@
  * spool object of kind 'chunk', listed nowhere) in one pwrite under
  * s->lock, so a line is never interleaved with another writer's bytes.  The
  * unterminated tail of a write stays in the writer's handle until its
- * newline comes (or the handle closes: then it is appended as is).  A chunk
+ * newline comes (or the handle closes: then it is appended as it is, and
+ * ends its chunk, so that no other writer's line joins it).  A chunk
  * is sealed when the next lines would pass `maxsize` or `maxlines`, when it
  * is `rotate` old (the timer), on flowctl rotate / sync and at unmount; a
  * line longer than maxsize goes whole into a chunk of its own.  Sealed
@@ -488,12 +489,15 @@ static int tail_flush(struct cache_file *f, bool final)
 	if (rc)
 		return rc;
 	f->plen = 0;
-	if (final && s->chunk) {	/* an unterminated end recovery must not trim away */
+	if (final && s->chunk) {
+		/* an unterminated end: recovery must not trim it away, and it ends
+		 * its chunk, so that no other writer's line joins it */
 		pthread_mutex_lock(&c->lock);
 		rc = db_exec(c, "UPDATE objects SET synced = ? WHERE id = ?", "ii", (int64_t)s->bytes,
 			     s->chunk);
 		pthread_mutex_unlock(&c->lock);
-		if (rc) {	/* the chunk may lose it at a crash: recovery appends it */
+		chunk_seal(c, s);
+		if (rc) {	/* if the seal did not reach the db either, recovery appends it */
 			tail_abandon(f);
 			return 0;
 		}
@@ -760,8 +764,7 @@ void tails_settle(struct cache *c)
 }
 
 /* Appends a tail whose writer is gone (a crash, or a close on a full
- * disk) as the last piece of a chunk of its own, so that it joins no other
- * line.  Lock NOT held; true if it is done with. */
+ * disk), as tail_flush() does.  Lock NOT held; true if it is done with. */
 static bool tail_append(struct cache *c, int fd, const char *path, struct tail_head *h, size_t n)
 {
 	struct cache_file f = { .c = c, .tail_fd = fd, .plen = n, .partial = malloc(n ? n : 1) };
@@ -778,8 +781,6 @@ static bool tail_append(struct cache *c, int fd, const char *path, struct tail_h
 	} else if (h->chunk == 0 && f.partial && pread(fd, f.partial, n, sizeof(*h)) == (ssize_t)n) {
 		pthread_mutex_lock(&f.stream->lock);
 		rc = tail_flush(&f, true);
-		if (rc == 0)
-			chunk_seal(c, f.stream);
 		pthread_mutex_unlock(&f.stream->lock);
 		if (rc == 0 && !c->started)
 			log_warn("stream", "%s: the last %zu bytes a writer gave before the crash "

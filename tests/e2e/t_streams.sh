@@ -154,6 +154,21 @@ tails_remount() {	# after the kill: the next mount recovers, sync delivers
 	fs_mount "$D/flowfs.ini" "$M"
 	"$FLOWCTL" sync "$M" --timeout 30 >/dev/null
 }
+# a writer's last piece without a newline ends its chunk at close: the next
+# writer's line does not join it
+FLOW_EXTRA="compress = none" new_case tail_close
+M=$D/mnt
+fs_mount "$D/flowfs.ini" "$M"
+printf 'A-partial' >> "$M/web/t.log"
+sleep 0.3	# the release runs after close() returns
+echo 'B line' >> "$M/web/t.log"
+"$FLOWCTL" sync "$M" --timeout 30 >/dev/null
+a=$(find "$D/out" -type f -name 't.log-*' -exec grep -lx 'A-partial' {} + | wc -l)
+b=$(find "$D/out" -type f -name 't.log-*' -exec grep -lx 'B line' {} + | wc -l)
+[ "$a" = 1 ] && [ "$b" = 1 ] && ok streams_close_tail_ends_its_chunk ||
+	fail streams_close_tail_ends_its_chunk "chunks: $(chunks_of t.log | od -c | head -3)"
+fs_umount "$M"
+
 tails_case tail_kill
 printf 'first\npart1-' >&5	# one write: a whole line and the start of the next
 printf 'closed-tail' >> "$M/web/c.log"
