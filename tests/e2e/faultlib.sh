@@ -65,9 +65,11 @@ file_writer() {
 	done
 }
 
-# writers_start / writers_stop: one file writer and two line appenders
-# (app.log); each start is a new round R whose names never repeat: files
-# rRfN.bin, lines "rRwW N" with the acknowledged N in $D/ack.rRwW.
+# writers_start / writers_stop: one file writer, two line appenders
+# (app.log) and one that writes each line in two halves (split.log); each
+# start is a new round R whose names never repeat: files rRfN.bin, lines
+# "rRwW N" with the acknowledged N in $D/ack.rRwW, and "rRs N ok" with
+# $D/acks.rRs (see splitcheck.py).
 writers_start() {
 	rm -f "$D/stop"
 	WROUND=$((${WROUND:-0} + 1))
@@ -77,6 +79,8 @@ writers_start() {
 		APPENDER_STOP=$D/stop APPENDER_DELAY_US=2000 "$APPENDER" "$D/mnt/web/app.log" "r${WROUND}w$w" 0 "$D/ack.r${WROUND}w$w" &
 		WPIDS="$WPIDS $!"
 	done
+	APPENDER_SPLIT=1 APPENDER_STOP=$D/stop APPENDER_DELAY_US=2000 "$APPENDER" "$D/mnt/web/split.log" "r${WROUND}s" 0 "$D/acks.r${WROUND}s" &
+	WPIDS="$WPIDS $!"
 }
 writers_stop() {
 	touch "$D/stop"
@@ -113,6 +117,12 @@ check_delivered() {
 		lost=$(comm -23 <(sed "s/^/$w /" "$a" | sort) <(grep "^$w " "$D/lines" | sort) | wc -l)
 		[ "$lost" = 0 ] || WHY="$WHY; $w: $lost of $(wc -l < "$a") acknowledged lines missing"
 	done
+	rm -rf "$D/split" && mkdir "$D/split"
+	while IFS= read -r k; do
+		s3get "$k" > "$D/split/${k##*/}"
+	done < <(grep '/split\.log-' <<<"$keys")
+	a=$(python3 tests/e2e/splitcheck.py "$D" "$D"/split/*)
+	[ -z "$a" ] || WHY="$WHY; split.log: $a"
 	[ -z "$WHY" ]
 }
 
@@ -161,6 +171,9 @@ for a in glob.glob(os.path.join(d, "ack.*")):
     lost = sum(1 for n in open(a) if "%s %s" % (w, n.strip()) not in seen)
     if lost:
         why.append("%s: %d acknowledged lines missing" % (w, lost))
+sys.path.insert(0, "tests/e2e")
+from splitcheck import check
+why += ["split.log: " + w for w in check([v[0][1] for k, v in bykey.items() if k and "/split.log-" in k], d)]
 print("; ".join(why))
 PY
 )

@@ -30,7 +30,7 @@ writers_stop
 [ -z "$down" ] && ok faults_crash_restarts_on_its_own || fail faults_crash_restarts_on_its_own "restart failed after kill$down"
 
 sync_and_check faults_crash_sync faults_crash_nothing_lost_nothing_twice crash
-echo "    $CRASH_KILLS kills; $(wc -l < "$D/acked") files, $(cat "$D"/ack.* | wc -l) lines acknowledged"
+echo "    $CRASH_KILLS kills; $(wc -l < "$D/acked") files, $(cat "$D"/ack.* | wc -l) lines and $(cat "$D"/acks.* | grep -c -- "-$") split lines begun acknowledged"
 fs_umount "$M" || fail faults_crash_clean_unmount "exit status $?"
 ic=$(sqlite3 "$D/spool/flowfs.db" 'PRAGMA integrity_check;' 2>&1)
 [ "$ic" = ok ] && ok faults_crash_db_integrity || fail faults_crash_db_integrity "$ic"

@@ -104,7 +104,7 @@ PY
 	else
 		fail faults_disk_full_nothing_acknowledged_lost "$WHY"
 	fi
-	echo "    $full_errs ENOSPC; $n_after files, $(cat "$D"/ack.* | wc -l) lines acknowledged"
+	echo "    $full_errs ENOSPC; $n_after files, $(cat "$D"/ack.* | wc -l) lines and $(cat "$D"/acks.* | grep -c -- "-$") split lines begun acknowledged"
 	fs_umount "$M"
 	umount -l "$D/spool"
 fi

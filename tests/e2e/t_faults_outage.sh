@@ -70,7 +70,7 @@ if check_hook outage; then
 else
 	fail faults_outage_webhook_nothing_lost_once_per_key "$WHY"
 fi
-echo "    $(wc -l < "$D/acked") files, $(cat "$D"/ack.* | wc -l) lines acknowledged"
+echo "    $(wc -l < "$D/acked") files, $(cat "$D"/ack.* | wc -l) lines and $(cat "$D"/acks.* | grep -c -- "-$") split lines begun acknowledged"
 [ -z "$slow" ] && ok faults_outage_mount_answers_within_1s || fail faults_outage_mount_answers_within_1s "$slow"
 
 sleep 1
