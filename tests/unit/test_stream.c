@@ -117,7 +117,7 @@ static void partial_lines_stay_apart(void)
 	struct cfg *cfg = load("maxsize = 1M");
 	struct cache *c;
 	struct cache_file *a, *b;
-	char err[256], buf[256] = "";
+	char err[256], buf[256] = "", got[256];
 
 	CHECK(cfg && cache_new(&c, cfg, err, sizeof(err)) == 0);
 	CHECK((a = appender(c, "/s/app.log")));
@@ -126,13 +126,26 @@ static void partial_lines_stay_apart(void)
 	CHECK(put(b, "B1 whole\n") == 9);
 	CHECK(put(a, " end\nA2") == 7);
 	CHECK(put(b, "B2\n") == 3);
-	cache_release(a);			/* "A2" appended as is at close */
-	cache_release(b);
 	struct cache_file *r;
 	CHECK(cache_open(c, "/s/app.log", O_RDONLY, &r) == 0);
-	CHECK(cache_read(r, buf, sizeof(buf) - 1, 0) == 27);
-	CHECK_STR(buf, "B1 whole\nA1 start end\nB2\nA2");
+	CHECK(cache_read(r, buf, sizeof(buf) - 1, 0) == 25);
+	CHECK_STR(buf, "B1 whole\nA1 start end\nB2\n");
 	cache_release(r);
+	cache_release(a);			/* "A2" appended as is at close: it ends the chunk */
+	CHECK(put(b, "B3\n") == 3);		/* so B3 does not join it */
+	cache_release(b);
+	chunks(c, got, sizeof(got));
+	CHECK_STR(got, "27,-1");
+	char path[4096];
+	int fd;
+	pthread_mutex_lock(&c->lock);
+	cache_data_path(c, db_int(c, "SELECT min(id) FROM objects WHERE kind = 'chunk'", NULL), path,
+			sizeof(path));
+	pthread_mutex_unlock(&c->lock);
+	memset(buf, 0, sizeof(buf));
+	CHECK((fd = open(path, O_RDONLY)) >= 0 && read(fd, buf, sizeof(buf) - 1) == 27);
+	CHECK_STR(buf, "B1 whole\nA1 start end\nB2\nA2");
+	close(fd);
 	cache_free(c);
 	cfg_free(cfg);
 }
