@@ -129,6 +129,20 @@ fs_cleanup() {
 }
 trap fs_cleanup EXIT
 
+# strace_on PID ARGS...: strace -f -p PID ARGS (an inject) in the background,
+# its pid in SPID; returns once every thread of PID is traced.  strace_off
+# ends it.  (fd 5 is not passed on: a held stream fd would outlive its close.)
+strace_on() {
+	local pid=$1
+	shift
+	strace -f -qq -o /dev/null -p "$pid" "$@" 5>&- &
+	SPID=$!
+	wait_for 10 traced "$pid"
+	sleep 0.2
+}
+traced() { ! grep -q '^TracerPid:[[:space:]]*0$' /proc/"$1"/task/*/status; }
+strace_off() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }
+
 state() { getfattr --only-values -n user.flowfs.state "$1" 2>/dev/null; }
 is_state() { [ "$(state "$1")" = "$2" ]; }
 same() { cmp -s "$1" "$2"; }

@@ -119,11 +119,9 @@ M=$D/mnt
 fs_mount "$D/flowfs.ini" "$M" || { fail faults_inject_mount "no mount"; exit 0; }
 pid=${FS_PID[$M]}
 inject() {	# SYSCALL: EIO from every call of it in the daemon, until inject_stop
-	strace -f -qq -o /dev/null -p "$pid" -e trace="$1" -e inject="$1":error=EIO &
-	SPID=$!
-	sleep 1
+	strace_on "$pid" -e trace="$1" -e inject="$1":error=EIO
 }
-inject_stop() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; sleep 0.5; }
+inject_stop() { strace_off; sleep 0.5; }
 fsync_write() {	# FILE: write 64 KiB and fsync; prints the errno name or "ok"
 	python3 - "$1" <<'PY'
 import errno, os, sys

@@ -153,9 +153,7 @@ fs_umount "$M"
 # before it went must not lose it.
 if command -v strace >/dev/null && strace -o /dev/null -e inject=getpid:error=EIO true 2>/dev/null; then
 	kill_at() {	# SYSCALL FILE: kill the daemon when it makes SYSCALL on FILE
-		strace -f -qq -o /dev/null -p "${FS_PID[$M]}" -P "$2" -e trace="$1" \
-			-e inject="$1":error=EIO:signal=KILL &
-		sleep 1
+		strace_on "${FS_PID[$M]}" -P "$2" -e trace="$1" -e inject="$1":error=EIO:signal=KILL
 		printf 'part2\n' >&5 2>/dev/null	# completes the tail; the daemon dies in it
 		wait_for 10 sh -c "! kill -0 ${FS_PID[$M]} 2>/dev/null"
 		fs_kill9 "$M"
@@ -190,10 +188,7 @@ if command -v strace >/dev/null && strace -o /dev/null -e inject=getpid:error=EI
 	fs_mount "$D/flowfs.ini" "$M"
 	echo first >> "$M/web/t.log"
 	next=$(( $(ls "$D/spool/data") + 1 ))
-	strace -f -qq -o /dev/null -p "${FS_PID[$M]}" -P "$D/spool/data/$next" -e trace=openat \
-		-e inject=openat:error=ENOSPC &
-	spid=$!
-	sleep 1
+	strace_on "${FS_PID[$M]}" -P "$D/spool/data/$next" -e trace=openat -e inject=openat:error=ENOSPC
 	python3 - "$M/web/t.log" "$D/go" > "$D/got" <<'PY' &
 import os, sys, time
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
@@ -207,7 +202,7 @@ PY
 	wpid=$!
 	wait_for 10 test -s "$D/got"
 	got=$(cat "$D/got")
-	kill "$spid"; wait "$spid" 2>/dev/null
+	strace_off
 	touch "$D/go"
 	wait "$wpid"
 	"$FLOWCTL" sync "$M" --timeout 30 >/dev/null
@@ -225,17 +220,13 @@ PY
 	"$FLOWCTL" rotate "$M" >/dev/null
 	paths=()
 	for i in $(seq $((n + 1)) $((n + 60))); do paths+=(-P "$D/spool/data/$i"); done
-	strace -f -qq -o /dev/null -p "${FS_PID[$M]}" "${paths[@]}" -e trace=openat \
-		-e inject=openat:error=ENOSPC 5>&- &	# (an inherited fd 5 would delay the release)
-	spid=$!
-	sleep 1
+	strace_on "${FS_PID[$M]}" "${paths[@]}" -e trace=openat -e inject=openat:error=ENOSPC
 	exec 5>&-
 	wait_for 10 grep -q 'cannot be appended now' "$D/log"
 	"$FLOWCTL" sync "$M" --timeout 2 >/dev/null 2>&1
 	during=$?
 	kept=$(ls "$D/spool/tails" | grep -c '^k\.')
-	kill "$spid"
-	wait "$spid" 2>/dev/null
+	strace_off
 	"$FLOWCTL" sync "$M" --timeout 30 >/dev/null
 	after=$?
 	got=$(chunks_of t.log)
