@@ -97,6 +97,12 @@ for f in $(find "$D/out" -name '*.gz'); do gzip -t "$f" 2>/dev/null || bad="$bad
 for f in $(find "$D/out" -name '.*.flowfs-*'); do bad="$bad temp-left:${f##*/}"; done
 unpack "$D/out/web" app.log > "$D/all"
 grep -vqE '^w[1-3] [0-9]+$' "$D/all" && bad="$bad partial-lines"
+for w in 1 2 3; do
+	grep "^w$w " "$D/all" | awk '{print $2}' > "$D/got$w"
+	[ -n "$(sort -n "$D/got$w" | uniq -d)" ] && bad="$bad dup:w$w"
+	[ -n "$(comm -23 <(sort "$D/ack$w") <(sort "$D/got$w"))" ] && bad="$bad lost:w$w"
+	sort -nc "$D/got$w" 2>/dev/null || bad="$bad order:w$w"
+done
 # split.log: every half line whose write returned is there once
 bad="$bad$(python3 tests/e2e/splitcheck.py "$D" $(find "$D/out/web" -type f -name 'split.log-*'))"
 echo "    $(grep -c 'are appended' "$D/log") half lines a kill left appended at recovery"
