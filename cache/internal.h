@@ -200,6 +200,15 @@ void ts_iso(double t, char *out, size_t outlen);	/* "2026-11-22T14:00:00.123456Z
 void reserve_init(struct cache *c);
 void reserve_fill(struct cache *c);	/* the timer: back when there is room */
 bool reserve_release(struct cache *c);	/* true if there was one to give up */
+/* CALL (0 or -errno), made once more if it failed for lack of space and the
+ * reserve could be given up for it: for the bookkeeping that frees space
+ * (recording a delivery, sealing, cancelling), never for new data. */
+#define RESERVE_RETRY(c, call) __extension__ ({				\
+	int rr_ = (call);						\
+	if (rr_ == -ENOSPC && reserve_release(c))			\
+		rr_ = (call);						\
+	rr_;								\
+})
 /* Takes N bytes of spool for data: false (ENOSPC) past spool_max, or while
  * the reserve is given up. */
 bool spool_take(struct cache *c, uint64_t n);
@@ -298,14 +307,13 @@ void stream_status_json(struct cache *c, const struct flow *f, struct buf *b);	/
 bool stream_implicit(const struct cpath *p);	/* "stream" at a flow's top */
 /* Trims a recovered chunk to its last whole line (or SYNCED bytes). */
 void chunk_trim(const char *path, int64_t synced);
-/* Recovery of the unterminated lines writers left in SPOOL/tails at a
- * crash: tails_settle() before open chunks are trimmed and sealed (a tail
- * whose line reached one is dropped), tails_append() after. */
+/* The unterminated lines of writers that are gone, in SPOOL/tails: at a
+ * crash, tails_settle() drops those whose line reached a chunk (before open
+ * chunks are trimmed and sealed) and keeps the others; tails_append()
+ * appends what is kept, at recovery and from the timer (after a close on a
+ * full disk).  True if nothing is left.  Lock NOT held. */
 void tails_settle(struct cache *c);
-void tails_append(struct cache *c);
-/* The timer's turn: tails kept at a close on a full disk; true if none is
- * left.  Lock NOT held. */
-bool tails_retry(struct cache *c);
+bool tails_append(struct cache *c);
 
 /* control.c: the /.flowctl file */
 int control_command(struct cache *c, const char *cmd, size_t len, struct buf *answer);

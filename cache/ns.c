@@ -444,9 +444,7 @@ int obj_cancel(struct cache *c, int64_t id)
 
 	if (!has_data)
 		return db_exec(c, "UPDATE objects SET listed = 0 WHERE id = ?", "i", id);
-	rc = cancel_rows(c, id);
-	if (rc == -ENOSPC && reserve_release(c))
-		rc = cancel_rows(c, id);
+	rc = RESERVE_RETRY(c, cancel_rows(c, id));
 	if (rc)
 		return rc;
 	if (inflight == 0 && !open_obj_find(c, id))

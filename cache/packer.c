@@ -63,10 +63,8 @@ static int seal_mark(struct cache *c, const struct seal_req *s)
 void object_seal(struct cache *c, int64_t id, uint64_t size, double mtime)
 {
 	struct seal_req s = { .id = id, .size = size, .mtime = mtime, .sealed = now_real() };
-	int rc = c->seal_retry_n ? -EAGAIN : seal_mark(c, &s);	/* after those waiting */
+	int rc = c->seal_retry_n ? -EAGAIN : RESERVE_RETRY(c, seal_mark(c, &s));	/* after those waiting */
 
-	if (rc == -ENOSPC && reserve_release(c))
-		rc = seal_mark(c, &s);
 	if (rc == 0) {
 		packer_enqueue(c, id);
 		return;
@@ -219,9 +217,7 @@ int object_queue_deliveries(struct cache *c, int64_t id)
 		log_err("packer", "object %lld: its flow has no sinks", (long long)id);
 		return db_exec(c, "UPDATE objects SET state = 'failed' WHERE id = ?", "i", id);
 	}
-	rc = queue_rows(c, f, id);
-	if (rc == -ENOSPC && reserve_release(c))	/* delivering frees space */
-		rc = queue_rows(c, f, id);
+	rc = RESERVE_RETRY(c, queue_rows(c, f, id));	/* delivering frees space */
 	if (rc)
 		return rc;
 	object_update_state(c, id);
@@ -358,11 +354,8 @@ static void seal_one(struct cache *c, int64_t id)
 	c->packing = false;
 	if (obj_by_id(c, id, &r) != 0 || strcmp(r.state, "sealing") != 0)
 		goto out_unlock;	/* cancelled meanwhile */
-	if (rc == 0) {
-		rc = record_parts(c, id, &pk);
-		if (rc == -ENOSPC && reserve_release(c))
-			rc = record_parts(c, id, &pk);
-	}
+	if (rc == 0)
+		rc = RESERVE_RETRY(c, record_parts(c, id, &pk));
 	if (rc == 0) {
 		if (pk.size != r.size)
 			c->used = c->used + pk.size - r.size;

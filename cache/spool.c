@@ -475,7 +475,11 @@ static int recover(struct cache *c)
 	while (sqlite3_step(st) == SQLITE_ROW)
 		packer_enqueue(c, sqlite3_column_int64(st, 0));
 	sqlite3_reset(st);
-	tails_append(c);	/* unterminated lines writers left: chunks of their own */
+	if (!tails_append(c)) {	/* unterminated lines writers left */
+		log_err("stream", "unterminated lines in %s cannot be appended now; trying again "
+			"every second", c->taildir);
+		c->tails_kept = 1;
+	}
 	c->used = (uint64_t)db_int(c, "SELECT coalesce(sum(size), 0) FROM objects WHERE state IN "
 				   "('staging','sealing','held','queued','failed')", NULL);
 	st = db_stmt(c, "SELECT name, last_success, last_error, last_error_at FROM sinks", NULL);
@@ -595,9 +599,7 @@ int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errle
 	if (!rc)
 		rc = streams_load(c);
 	if (!rc)
-		rc = recover(c);
-	if (rc == -ENOSPC && reserve_release(c))	/* a full disk: recovery frees space */
-		rc = recover(c);
+		rc = RESERVE_RETRY(c, recover(c));	/* a full disk: recovery frees space */
 	if (rc) {
 		snprintf(err, errlen, "%s: recovery failed: %s", dbpath, sqlite3_errmsg(c->db));
 		goto out_free;

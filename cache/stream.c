@@ -416,6 +416,22 @@ static void tail_abandon(struct cache_file *f)
 	f->tail_path = NULL;
 }
 
+/* Renames the tail file PATH (w.X, its writer's) to k.X: its writer is
+ * gone, and the timer or the next mount appends it. */
+static int tail_keep(struct cache *c, const char *path)
+{
+	const char *name = strrchr(path, '/') + 1;
+	char kept[4096];
+
+	if (strncmp(name, "w.", 2) != 0)
+		return 0;
+	snprintf(kept, sizeof(kept), "%s/k.%s", c->taildir, name + 2);
+	if (rename(path, kept) == 0)
+		return 0;
+	log_err("stream", "rename %s: %m", path);
+	return -EIO;
+}
+
 /* Writes F's tail to its tail file: the N bytes added at AT, or all of it
  * (with a head) to an empty or a new file. */
 static int tail_store(struct cache_file *f, size_t at, size_t n)
@@ -557,11 +573,8 @@ void stream_release(struct cache_file *f)
 		pthread_mutex_unlock(&s->lock);
 	}
 	if (f->tail_fd >= 0 && f->plen) {
-		/* a full disk: kept as k.*, which the timer appends once it can */
-		char kept[4096], *w = strrchr(f->tail_path, '/');
-
-		snprintf(kept, sizeof(kept), "%s/k.%s", c->taildir, w + 3);
-		if (rename(f->tail_path, kept) == 0) {
+		/* a full disk: kept, and the timer appends it once it can */
+		if (tail_keep(c, f->tail_path) == 0) {
 			pthread_mutex_lock(&c->lock);
 			c->tails_kept++;
 			pthread_mutex_unlock(&c->lock);
@@ -741,19 +754,14 @@ static bool tail_landed(struct cache *c, int64_t chunk, int64_t off)
 static bool tail_settle(struct cache *c, int fd, const char *path, struct tail_head *h, size_t n)
 {
 	int64_t none[2] = { 0, 0 };
-	const char *name = strrchr(path, '/') + 1;
-	char kept[4096];
 
-	if (h->chunk && tail_landed(c, h->chunk, h->off)) {
+	if (h->chunk && tail_landed(c, h->chunk, h->off))
 		unlink(path);
-	} else if (h->chunk &&
-		   pwrite(fd, none, sizeof(none), offsetof(struct tail_head, chunk)) != sizeof(none)) {
+	else if (h->chunk &&
+		 pwrite(fd, none, sizeof(none), offsetof(struct tail_head, chunk)) != sizeof(none))
 		log_err("stream", "%s: %m", path);
-	} else if (strncmp(name, "w.", 2) == 0) {
-		snprintf(kept, sizeof(kept), "%s/k.%s", c->taildir, name + 2);
-		if (rename(path, kept) < 0)
-			log_err("stream", "rename %s: %m", path);
-	}
+	else
+		tail_keep(c, path);
 	close(fd);
 	return true;
 }
@@ -797,16 +805,7 @@ static bool tail_append(struct cache *c, int fd, const char *path, struct tail_h
 	return rc == 0;
 }
 
-void tails_append(struct cache *c)
-{
-	if (!tails_each(c, "k.", tail_append)) {
-		log_err("stream", "unterminated lines in %s cannot be appended now; trying again "
-			"every second", c->taildir);
-		c->tails_kept = 1;
-	}
-}
-
-bool tails_retry(struct cache *c)
+bool tails_append(struct cache *c)
 {
 	return tails_each(c, "k.", tail_append);
 }

@@ -293,9 +293,7 @@ static bool claim(struct cache *c, struct job *j, double *next)
 	/* a delivery the db cannot mark in flight is not sent: it would stay
 	 * queued and be claimed again at once, over and over.  On a full disk
 	 * the reserve is for this: delivering frees space. */
-	rc = mark_inflight(c, j);
-	if (rc == -ENOSPC && reserve_release(c))
-		rc = mark_inflight(c, j);
+	rc = RESERVE_RETRY(c, mark_inflight(c, j));
 	if (rc) {
 		*next = now + 1;
 		return false;
@@ -381,11 +379,7 @@ static int record_once(struct cache *c, const struct outcome *o)
 
 static int record(struct cache *c, const struct outcome *o)
 {
-	int rc = record_once(c, o);
-
-	if (rc == -ENOSPC && reserve_release(c))	/* recording frees space */
-		rc = record_once(c, o);
-	return rc;
+	return RESERVE_RETRY(c, record_once(c, o));	/* recording frees space */
 }
 
 /* The timer's turn: outcomes the db refused before; lock held. */
@@ -580,7 +574,7 @@ void *timer_main(void *arg)
 				bool done;
 
 				pthread_mutex_unlock(&c->lock);
-				done = tails_retry(c);
+				done = tails_append(c);
 				pthread_mutex_lock(&c->lock);
 				if (done && c->tails_kept == seen)	/* none kept meanwhile */
 					c->tails_kept = 0;

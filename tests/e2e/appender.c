@@ -55,17 +55,16 @@ int main(int argc, char **argv)
 			if (fd < 0)
 				usleep(50 * 1000);
 		}
-		if (split && write(fd, line, (size_t)len) == len) {
-			fprintf(ack, "%ld-\n", n);
-			if (pause)
-				usleep(pause);
-			if (write(fd, " ok\n", 4) == 4) {
+		if (write(fd, line, (size_t)len) == len) {
+			if (split) {	/* the first half returned; now the second */
+				fprintf(ack, "%ld-\n", n);
+				if (pause)
+					usleep(pause);
+			}
+			if (!split || write(fd, " ok\n", 4) == 4) {
 				fprintf(ack, "%ld\n", n);
 				continue;
 			}
-		} else if (!split && write(fd, line, (size_t)len) == len) {
-			fprintf(ack, "%ld\n", n);
-			continue;
 		}
 		close(fd);	/* this number is lost for good; never repeated */
 		fd = -1;

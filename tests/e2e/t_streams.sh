@@ -5,7 +5,7 @@
 need_fuse t_streams
 cc -O2 -o "$TESTS_TMP/appender" tests/e2e/appender.c || { fail streams_build_appender "cc failed"; exit 0; }
 
-unpack() {	# DIR [NAME]: every chunk (of stream NAME) under DIR, in name order, decompressed
+unpack() {	# DIR [PREFIX]: every chunk (whose name starts with PREFIX) under DIR, in name order, decompressed
 	find "$1" -type f -name "${2:-*.log}*" | sort | while read -r f; do
 		case $f in *.gz) zcat "$f" ;; *.xz) xzcat "$f" ;; *) cat "$f" ;; esac
 	done
@@ -95,7 +95,7 @@ wait $pids
 bad=
 for f in $(find "$D/out" -name '*.gz'); do gzip -t "$f" 2>/dev/null || bad="$bad corrupt:$f"; done
 for f in $(find "$D/out" -name '.*.flowfs-*'); do bad="$bad temp-left:${f##*/}"; done
-unpack "$D/out/web" app.log > "$D/all"
+unpack "$D/out/web" app.log- > "$D/all"
 grep -vqE '^w[1-3] [0-9]+$' "$D/all" && bad="$bad partial-lines"
 for w in 1 2 3; do
 	grep "^w$w " "$D/all" | awk '{print $2}' > "$D/got$w"
@@ -110,9 +110,6 @@ if [ -z "$bad" ]; then ok streams_kill9_nothing_acknowledged_lost; else fail str
 fs_umount "$D/mnt"
 
 # --- kill -9 keeps a writer's unterminated tail: its write() returned
-chunks_of() {	# NAME: the delivered chunks of stream NAME (compress = none), in order
-	find "$D/out" -type f -name "$1-*" | sort | xargs -r cat
-}
 tails_case() {	# CASE: a mount with one writer's fd 5 open on web/t.log
 	FLOW_EXTRA="compress = none" new_case "$1"
 	M=$D/mnt
@@ -136,7 +133,7 @@ echo 'B line' >> "$M/web/t.log"
 a=$(find "$D/out" -type f -name 't.log-*' -exec grep -lx 'A-partial' {} + | wc -l)
 b=$(find "$D/out" -type f -name 't.log-*' -exec grep -lx 'B line' {} + | wc -l)
 [ "$a" = 1 ] && [ "$b" = 1 ] && ok streams_close_tail_ends_its_chunk ||
-	fail streams_close_tail_ends_its_chunk "chunks: $(chunks_of t.log | od -c | head -3)"
+	fail streams_close_tail_ends_its_chunk "chunks: $(unpack "$D/out" t.log- | od -c | head -3)"
 fs_umount "$M"
 
 tails_case tail_kill
@@ -145,11 +142,11 @@ printf 'closed-tail' >> "$M/web/c.log"
 sleep 0.3	# the release of c.log runs after close() returns
 fs_kill9 "$M"
 tails_remount
-if [ "$(chunks_of t.log)" = $'first\npart1-' ] && [ "$(chunks_of c.log)" = closed-tail ] &&
+if [ "$(unpack "$D/out" t.log-)" = $'first\npart1-' ] && [ "$(unpack "$D/out" c.log-)" = closed-tail ] &&
    [ -z "$(ls "$D/spool/tails")" ]; then
 	ok streams_kill9_keeps_unterminated_tail
 else
-	fail streams_kill9_keeps_unterminated_tail "t.log: $(chunks_of t.log | od -c | head -3); c.log: $(chunks_of c.log)"
+	fail streams_kill9_keeps_unterminated_tail "t.log: $(unpack "$D/out" t.log- | od -c | head -3); c.log: $(unpack "$D/out" c.log-)"
 fi
 fs_umount "$M"
 
@@ -169,7 +166,7 @@ if command -v strace >/dev/null && strace -o /dev/null -e inject=getpid:error=EI
 	printf 'part1-' >&5
 	kill_at ftruncate "$(ls -d "$D"/spool/tails/*)"
 	tails_remount
-	got=$(chunks_of t.log)
+	got=$(unpack "$D/out" t.log-)
 	[ "$got" = $'first\npart1-part2' ] && ! grep -q 'are appended' "$D/log" &&
 		ok streams_kill9_tail_appended_not_twice ||
 		fail streams_kill9_tail_appended_not_twice "got: $(printf %s "$got" | od -c | head -3)"
@@ -180,7 +177,7 @@ if command -v strace >/dev/null && strace -o /dev/null -e inject=getpid:error=EI
 	printf 'part1-' >&5
 	kill_at pwrite64 "$(ls -d "$D"/spool/data/*)"
 	tails_remount
-	got=$(chunks_of t.log)
+	got=$(unpack "$D/out" t.log-)
 	[ "$got" = $'first\npart1-' ] && grep -q 'before the crash (no newline yet) are appended' "$D/log" &&
 		ok streams_kill9_tail_not_lost_before_append ||
 		fail streams_kill9_tail_not_lost_before_append "got: $(printf %s "$got" | od -c | head -3)"
@@ -212,8 +209,8 @@ PY
 	touch "$D/go"
 	wait "$wpid"
 	"$FLOWCTL" sync "$M" --timeout 30 >/dev/null
-	a=$(chunks_of t.log | grep -c '^a')
-	b=$(chunks_of t.log | grep -c '^b')
+	a=$(unpack "$D/out" t.log- | grep -c '^a')
+	b=$(unpack "$D/out" t.log- | grep -c '^b')
 	[ "$got" = 600 ] && [ "$a" = 1 ] && [ "$b" = 1 ] && ok streams_partial_store_is_short_write ||
 		fail streams_partial_store_is_short_write "write returned $got; a lines $a, b lines $b"
 	fs_umount "$M"
@@ -235,7 +232,7 @@ PY
 	strace_off
 	"$FLOWCTL" sync "$M" --timeout 30 >/dev/null
 	after=$?
-	got=$(chunks_of t.log)
+	got=$(unpack "$D/out" t.log-)
 	if [ "$during" != 0 ] && [ "$kept" = 1 ] && [ "$after" = 0 ] && [ "$got" = $'first\npart1-' ] &&
 	   [ -z "$(ls "$D/spool/tails")" ] && grep -q "a closed writer's last 6 bytes are appended now" "$D/log"; then
 		ok streams_tail_kept_at_close_then_appended
