@@ -25,6 +25,7 @@
 
 #include <curl/curl.h>
 
+#include "../util/log.h"
 #include "sink.h"
 
 /* Every sink type: X(name) for a `const struct sink_ops name_sink_ops`. */
@@ -194,9 +195,18 @@ int sink_put(struct sink *s, struct sink_io *io, const struct sink_object *o,
 			err[0] = '\0';
 		return 0;
 	}
-	if (errlen && err[0] == '\0')
-		snprintf(err, errlen, "unknown error");
-	return rc < 0 ? rc : -EIO;	/* a positive result is a sink bug: permanent */
+	if (rc > 0)
+		rc = -EIO;	/* a sink bug */
+	if (errlen && err[0] == '\0') {
+		/* a sink that cannot say why it failed has not shown that the
+		 * failure is permanent: say what it returned, and retry */
+		char eb[128];
+
+		snprintf(err, errlen, "the %s sink failed without saying why (%s)", s->ops->type,
+			 log_errstr(rc, eb, sizeof(eb)));
+		return -EAGAIN;
+	}
+	return rc;
 }
 
 struct sink_io *sink_io_new(void)

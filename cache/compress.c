@@ -2,8 +2,10 @@
  * cache/compress.c - streaming gz / xz compression of a spool file.
  *
  * Reads IN from offset 0 to its end in 1 MiB blocks and writes the
- * compressed form to OUT: never a whole file in memory.  Runs in the packer
- * thread, never on a writer's path.
+ * compressed form to OUT: never a whole file in memory.  What is read may be
+ * hashed on the way (the SHA-256 of the file as written, without a second
+ * read).  One table row per kind.  Runs in the packer thread, never on a
+ * writer's path.
  */
 #include <errno.h>
 #include <lzma.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "../util/hash.h"
 #include "internal.h"
 
 #define BLOCK (1 << 20)
@@ -30,7 +33,23 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 	return 0;
 }
 
-static int gz_file(int in, int out, int level, unsigned char *ibuf, unsigned char *obuf)
+/* The next block of IN, hashed into RAW if not NULL; bytes or -errno. */
+static ssize_t read_block(int in, unsigned char *ibuf, struct sha256 *raw)
+{
+	ssize_t n;
+
+	do
+		n = read(in, ibuf, BLOCK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (raw && n > 0)
+		sha256_update(raw, ibuf, (size_t)n);
+	return n;
+}
+
+static int gz_file(int in, int out, int level, unsigned char *ibuf, unsigned char *obuf,
+		   struct sha256 *raw)
 {
 	z_stream z;
 	int rc = 0, flush;
@@ -39,9 +58,9 @@ static int gz_file(int in, int out, int level, unsigned char *ibuf, unsigned cha
 	if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ENOMEM;
 	do {
-		ssize_t n = read(in, ibuf, BLOCK);
+		ssize_t n = read_block(in, ibuf, raw);
 		if (n < 0) {
-			rc = -errno;
+			rc = (int)n;
 			break;
 		}
 		flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
@@ -58,7 +77,8 @@ static int gz_file(int in, int out, int level, unsigned char *ibuf, unsigned cha
 	return rc;
 }
 
-static int xz_file(int in, int out, int level, unsigned char *ibuf, unsigned char *obuf)
+static int xz_file(int in, int out, int level, unsigned char *ibuf, unsigned char *obuf,
+		   struct sha256 *raw)
 {
 	lzma_stream z = LZMA_STREAM_INIT;
 	lzma_action action = LZMA_RUN;
@@ -71,9 +91,9 @@ static int xz_file(int in, int out, int level, unsigned char *ibuf, unsigned cha
 	z.avail_out = BLOCK;
 	for (;;) {
 		if (z.avail_in == 0 && action == LZMA_RUN) {
-			ssize_t n = read(in, ibuf, BLOCK);
+			ssize_t n = read_block(in, ibuf, raw);
 			if (n < 0) {
-				rc = -errno;
+				rc = (int)n;
 				break;
 			}
 			z.next_in = ibuf;
@@ -98,21 +118,34 @@ static int xz_file(int in, int out, int level, unsigned char *ibuf, unsigned cha
 	return rc;
 }
 
-int compress_fd(int in, int out, const char *kind, int level)
+static const struct compressor {
+	const char *kind;		/* as in the config, and the key's suffix */
+	int (*file)(int in, int out, int level, unsigned char *ibuf, unsigned char *obuf,
+		    struct sha256 *raw);
+} compressors[] = {
+	{ "gz", gz_file },
+	{ "xz", xz_file },
+};
+
+const char *const compress_kinds[] = { "gz", "xz", NULL };
+
+int compress_fd(int in, int out, const char *kind, int level, struct sha256 *raw)
 {
 	unsigned char *ibuf = malloc(BLOCK), *obuf = malloc(BLOCK);
-	int rc;
+	int rc = -EINVAL;
 
-	if (!ibuf || !obuf)
+	if (!ibuf || !obuf) {
 		rc = -ENOMEM;
-	else if (lseek(in, 0, SEEK_SET) < 0)
+		goto out_free;
+	}
+	if (lseek(in, 0, SEEK_SET) < 0) {
 		rc = -errno;
-	else if (strcmp(kind, "gz") == 0)
-		rc = gz_file(in, out, level, ibuf, obuf);
-	else if (strcmp(kind, "xz") == 0)
-		rc = xz_file(in, out, level, ibuf, obuf);
-	else
-		rc = -EINVAL;
+		goto out_free;
+	}
+	for (size_t i = 0; i < sizeof(compressors) / sizeof(compressors[0]); i++)
+		if (strcmp(kind, compressors[i].kind) == 0)
+			rc = compressors[i].file(in, out, level, ibuf, obuf, raw);
+out_free:
 	free(ibuf);
 	free(obuf);
 	return rc;

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +40,7 @@ static const char schema[] =
 	"  mode INT NOT NULL, uid INT NOT NULL, gid INT NOT NULL,"
 	"  mtime REAL NOT NULL, ctime REAL NOT NULL, created REAL NOT NULL,"
 	"  sealed REAL, done REAL,"
-	"  stream INT, part INT, seq INT, packed TEXT);"
+	"  stream INT, part INT, seq INT, packed TEXT, psize INT, psha256 TEXT, error TEXT);"
 	"CREATE INDEX IF NOT EXISTS objects_stream ON objects(stream, state);"
 	"CREATE TABLE IF NOT EXISTS streams("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT, flow TEXT NOT NULL, dir TEXT NOT NULL,"
@@ -69,6 +70,37 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS seq("
 	"  flow TEXT NOT NULL, name TEXT NOT NULL, n INT NOT NULL, PRIMARY KEY(flow, name));";
 
+/* Columns added after the first release, for spools made before them:
+ * packed form's size and hash (size and sha256 are the file's own), and
+ * why an upload failed.  Added when missing. */
+static const char *const added_columns[][2] = {
+	{ "psize", "INT" }, { "psha256", "TEXT" }, { "error", "TEXT" },
+};
+
+static int db_migrate(sqlite3 *db, char **msg)
+{
+	char sql[160];
+	int rc = SQLITE_OK;
+
+	for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]) && rc == SQLITE_OK; i++) {
+		sqlite3_stmt *st;
+		bool have = false;
+
+		if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('objects') WHERE name = ?",
+				       -1, &st, NULL) != SQLITE_OK)
+			return SQLITE_ERROR;
+		sqlite3_bind_text(st, 1, added_columns[i][0], -1, SQLITE_STATIC);
+		have = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_finalize(st);
+		if (have)
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE objects ADD COLUMN %s %s", added_columns[i][0],
+			 added_columns[i][1]);
+		rc = sqlite3_exec(db, sql, NULL, NULL, msg);
+	}
+	return rc;
+}
+
 int db_open(struct cache *c, const char *path, char *err, size_t errlen)
 {
 	char *msg = NULL;
@@ -85,6 +117,8 @@ int db_open(struct cache *c, const char *path, char *err, size_t errlen)
 			  "PRAGMA foreign_keys = OFF;", NULL, NULL, &msg);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(c->db, schema, NULL, NULL, &msg);
+	if (rc == SQLITE_OK)
+		rc = db_migrate(c->db, &msg);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);

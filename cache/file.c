@@ -12,7 +12,13 @@
  *           WAL, so the data also survives power loss;
  *   release (last close) seals the object for the packer.
  * Rewriting a sealed file makes a new version (a copy of its data unless
- * O_TRUNC); the old pending version is cancelled.
+ * O_TRUNC); the old pending version is cancelled.  Every listed file reads
+ * back, delivered ones too (their data stays while they are listed).
+ *
+ * Only whole files are delivered: a write, truncate or flush that fails
+ * marks its object (open_obj.error), and at the last close such an object
+ * becomes 'failed' with the reason instead of being sealed.  O_TRUNC, or a
+ * new version, starts clean.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +34,17 @@ bool obj_has_data(const char *state)
 {
 	return strcmp(state, "staging") == 0 || strcmp(state, "sealing") == 0 ||
 	       strcmp(state, "held") == 0 || strcmp(state, "queued") == 0 ||
-	       strcmp(state, "failed") == 0;
+	       strcmp(state, "failed") == 0 || strcmp(state, "delivered") == 0;
+}
+
+/* The first failure of OO's writes: WHAT ("write") failed with RC. */
+static void obj_poison(struct open_obj *oo, const char *what, int rc)
+{
+	char eb[128];
+
+	if (oo->error[0] || rc >= 0)
+		return;
+	snprintf(oo->error, sizeof(oo->error), "a %s failed: %s", what, log_errstr(rc, eb, sizeof(eb)));
 }
 
 static int open_data(struct cache *c, int64_t id, int flags)
@@ -38,7 +54,11 @@ static int open_data(struct cache *c, int64_t id, int flags)
 
 	cache_data_path(c, id, path, sizeof(path));
 	fd = open(path, flags | O_CLOEXEC, 0600);
-	return fd < 0 ? -errno : fd;
+	if (fd >= 0)
+		return fd;
+	fd = -errno;
+	log_err("spool", "object %lld: cannot open its data file %s: %m", (long long)id, path);
+	return fd == -ENOENT ? -EIO : fd;	/* listed, so it must be there */
 }
 
 /* Copies the whole of SRC into DST; returns bytes copied or -errno. */
@@ -183,8 +203,6 @@ static int obj_new_version(struct cache *c, const struct cpath *p, const struct 
 	int src = -1, fd;
 
 	if (!trunc) {
-		if (!obj_has_data(r->state))
-			return -ENODATA;
 		src = open_data(c, r->id, O_RDONLY);
 		if (src < 0)
 			return src;
@@ -213,13 +231,14 @@ static int open_object(struct cache *c, const struct cpath *p, const struct objr
 		if (fd < 0)
 			return fd;
 		rc = handle_new(c, id, fd, writable, true, oo ? oo->size : size, r->mtime, out);
-		if (rc == 0 && trunc)
+		if (rc == 0 && trunc) {
 			rc = staging_truncate(c, fd, (*out)->oo, 0);
+			if (rc == 0)
+				(*out)->oo->error[0] = '\0';	/* rewritten from the start */
+		}
 		goto out_check;
 	}
 	if (!writable) {
-		if (!obj_has_data(r->state))
-			return -ENODATA;
 		fd = open_data(c, id, O_RDONLY);
 		if (fd < 0)
 			return fd;
@@ -397,20 +416,46 @@ ssize_t cache_read(struct cache_file *f, char *buf, size_t size, off_t off)
 	return n < 0 ? -errno : n;
 }
 
-/* After a failed or short write: make oo->size and c->used match the file. */
-static void write_settle(struct cache *c, struct cache_file *f)
+/* After a failed (RC) or short write: make oo->size and c->used match the
+ * file; a failed write marks the object. */
+static void write_settle(struct cache *c, struct cache_file *f, int rc)
 {
 	struct stat st;
+	int e = fstat(f->fd, &st) < 0 ? -errno : 0;
 
-	if (fstat(f->fd, &st) < 0)
-		return;
 	pthread_mutex_lock(&c->lock);
+	obj_poison(f->oo, "write", rc);
+	if (e) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	if (f->oo->size > (uint64_t)st.st_size) {
 		uint64_t extra = f->oo->size - (uint64_t)st.st_size;
 		c->used = c->used > extra ? c->used - extra : 0;
 		f->oo->size = (uint64_t)st.st_size;
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* pwrite of a staging file; a full file system first takes back the room
+ * of delivered files, and the write is tried once more. */
+static ssize_t staging_pwrite(struct cache *c, struct cache_file *f, const char *buf, size_t size,
+			      off_t off)
+{
+	ssize_t n = pwrite(f->fd, buf, size, off);
+
+	if (n < 0 && errno == ENOSPC) {
+		uint64_t freed;
+
+		pthread_mutex_lock(&c->lock);
+		freed = spool_reclaim(c, size);
+		pthread_mutex_unlock(&c->lock);
+		if (freed)
+			n = pwrite(f->fd, buf, size, off);
+		else
+			errno = ENOSPC;
+	}
+	return n < 0 ? -errno : n;
 }
 
 ssize_t cache_write(struct cache_file *f, const char *buf, size_t size, off_t off)
@@ -434,16 +479,15 @@ ssize_t cache_write(struct cache_file *f, const char *buf, size_t size, off_t of
 			n = -ENOSPC;
 	}
 	if (n) {
+		obj_poison(f->oo, "write", (int)n);
 		pthread_mutex_unlock(&c->lock);
 		return n;
 	}
 	f->oo->mtime = now_real();
 	pthread_mutex_unlock(&c->lock);
-	n = pwrite(f->fd, buf, size, off);
-	if (n < 0)
-		n = -errno;
+	n = staging_pwrite(c, f, buf, size, off);
 	if (n != (ssize_t)size)
-		write_settle(c, f);
+		write_settle(c, f, n < 0 ? (int)n : 0);
 	return n;
 }
 
@@ -457,6 +501,7 @@ int cache_ftruncate(struct cache_file *f, off_t size)
 		return -EBADF;
 	pthread_mutex_lock(&f->c->lock);
 	rc = staging_truncate(f->c, f->fd, f->oo, (uint64_t)size);
+	obj_poison(f->oo, "truncate", rc);
 	pthread_mutex_unlock(&f->c->lock);
 	return rc;
 }
@@ -521,6 +566,7 @@ int cache_flush(struct cache_file *f)
 	pthread_mutex_lock(&f->c->lock);
 	if (f->oo->dirty)
 		rc = record_closed(f->c, f->oo);
+	obj_poison(f->oo, "flush", rc);
 	pthread_mutex_unlock(&f->c->lock);
 	return rc;
 }
@@ -562,8 +608,27 @@ int cache_fsync(struct cache_file *f, bool datasync)
 	return rc;
 }
 
-/* The last handle of OO is gone: seal a staging object, or drop the data
- * of one unlinked meanwhile.  Lock held. */
+/* A write of OO failed: it is 'failed' with the reason, kept (it reads
+ * back) and never delivered.  Refused by the db, it stays open = 1 and is
+ * discarded at the next mount: never delivered either.  Lock held. */
+static void obj_fail_writes(struct cache *c, struct open_obj *oo)
+{
+	char name[1024];
+	int rc = RESERVE_RETRY(c, db_exec(c, "UPDATE objects SET state = 'failed', open = 0, size = ?, "
+					  "mtime = ?, error = ?, sealed = ? WHERE id = ? AND state = 'staging'",
+					  "idtdi", (int64_t)oo->size, oo->mtime, oo->error, now_real(), oo->id));
+
+	obj_name(c, oo->id, name, sizeof(name));
+	if (rc)
+		log_err("spool", "%s: %s; not delivered (the spool cannot record it: it is dropped "
+			"at the next mount)", name, oo->error);
+	else
+		log_err("spool", "%s: %s; not delivered, state failed (write it again with O_TRUNC, "
+			"or rm it)", name, oo->error);
+}
+
+/* The last handle of OO is gone: seal a staging object (or fail it if a
+ * write failed), or drop the data of one unlinked meanwhile.  Lock held. */
 static void last_close(struct cache *c, struct open_obj *oo)
 {
 	struct objrow r;
@@ -575,11 +640,12 @@ static void last_close(struct cache *c, struct open_obj *oo)
 		}
 	}
 	if (obj_by_id(c, oo->id, &r) == 0) {
-		if (strcmp(r.state, "staging") == 0) {
+		if (strcmp(r.state, "staging") == 0 && oo->error[0])
+			obj_fail_writes(c, oo);
+		else if (strcmp(r.state, "staging") == 0)
 			object_seal(c, oo->id, oo->size, oo->mtime);
-		} else if (strcmp(r.state, "cancelled") == 0) {
-			cache_unlink_data(c, oo->id, oo->size);
-		}
+		else if (strcmp(r.state, "cancelled") == 0)
+			cache_unlink_data(c, oo->id, DATA_ALL);
 	}
 	free(oo);
 }

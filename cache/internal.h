@@ -12,7 +12,9 @@
  *   sealing    closed, waiting for the packer (split + hash)
  *   held       sealed, but a path component starts with '.'; queued on rename
  *   queued     one delivery row per sink; some still queued or in flight
- *   delivered  every sink has it; the data file is gone
+ *   delivered  every sink has it; while listed (`retain`, or until the
+ *              spool needs the room) its file as written stays, so it
+ *              reads back; its packed form is gone
  *   failed     no delivery pending and at least one failed permanently
  *   cancelled  unlinked or replaced before delivery
  *   discarded  still open when the daemon died: never acknowledged
@@ -63,6 +65,9 @@ struct open_obj {			/* one per object with open handles */
 	bool dirty;			/* written since the last flush (objects.open = 1) */
 	uint64_t size;			/* current size of the data file */
 	double mtime;			/* last write or utimens */
+	char error[192];		/* the first write, truncate or flush that
+					 * failed: at the last close the object is
+					 * 'failed' with this, never delivered */
 	struct open_obj *next;
 };
 
@@ -192,7 +197,13 @@ int flow_perm(const struct cfg_section *sec, struct flow_perm *out, const char *
 int check_flow_perms(const struct cfg *cfg, char *err, size_t errlen);
 int flow_create(struct cache *c, const char *name, const char *source, struct flow **out);
 void flow_remove(struct cache *c, struct flow *f);	/* from memory; caller holds lock */
-void cache_unlink_data(struct cache *c, int64_t id, uint64_t size);	/* caller holds lock */
+/* Removes object ID's data files, the FORMS named: DATA_RAW (the file as
+ * written, data/ID), DATA_PACKED (its compressed form, data/ID.KIND), and
+ * takes their sizes off c->used.  Caller holds lock. */
+#define DATA_RAW	1u
+#define DATA_PACKED	2u
+#define DATA_ALL	(DATA_RAW | DATA_PACKED)
+void cache_unlink_data(struct cache *c, int64_t id, unsigned forms);
 void ts_iso(double t, char *out, size_t outlen);	/* "2026-11-22T14:00:00.123456Z" */
 
 /* reserve.c: SPOOL/flowfs.reserve, room for recording deliveries on a full
@@ -213,6 +224,11 @@ bool reserve_release(struct cache *c);	/* true if there was one to give up */
  * the reserve is given up. */
 bool spool_take(struct cache *c, uint64_t n);
 bool spool_room(const struct cache *c, uint64_t n);	/* the same check, taking nothing */
+/* Takes delivered files out of the listing, oldest delivery first, and
+ * removes their data until NEED bytes are freed or none is left: the room
+ * they hold is the spool's to take back.  Bytes freed; lock held. */
+uint64_t spool_reclaim(struct cache *c, uint64_t need);
+uint64_t spool_reclaimable(struct cache *c);	/* bytes spool_reclaim could free; lock held */
 
 /* path.c: "/flow/a/b" -> flow, dir "a", name "b".  */
 struct cpath {
@@ -246,6 +262,8 @@ struct objrow {				/* a listed object, as stored */
 };
 int obj_lookup(struct cache *c, const struct cpath *p, struct objrow *r);	/* -ENOENT */
 int obj_by_id(struct cache *c, int64_t id, struct objrow *r);	/* any state */
+/* "flow/dir/name" of object ID for logs ("object ID" if unknown); lock held. */
+void obj_name(struct cache *c, int64_t id, char *out, size_t outlen);
 bool obj_has_data(const char *state);	/* the data file still exists */
 const char *state_public(const char *state);	/* "held" -> "staging", ... */
 void obj_stat(struct cache *c, const struct objrow *r, struct stat *st);
@@ -254,6 +272,8 @@ struct open_obj *open_obj_find(struct cache *c, int64_t id);
  * sets c->held_retry, and the timer calls this again.  Lock held. */
 void held_release(struct cache *c);
 int obj_cancel(struct cache *c, int64_t id);	/* 0 or the db's -errno */
+/* Delivered object ID leaves the listing and its data goes; 0 or -errno. */
+int obj_unlist(struct cache *c, int64_t id);
 bool parent_exists(struct cache *c, const struct cpath *p);
 
 /* packer.c */
@@ -283,8 +303,11 @@ int status_root_json(struct cache *c, struct buf *b);
 int status_flow_json(struct cache *c, struct flow *f, struct buf *b);
 int flow_json(struct cache *c, struct flow *f, struct buf *b);
 
-/* compress.c: KIND "gz" or "xz"; reads IN from its start to its end. */
-int compress_fd(int in, int out, const char *kind, int level);
+/* compress.c: KIND one of compress_kinds ("gz", "xz", ...); reads IN from
+ * its start to its end, adding what it reads to RAW when not NULL. */
+extern const char *const compress_kinds[];	/* NULL-terminated */
+struct sha256;
+int compress_fd(int in, int out, const char *kind, int level, struct sha256 *raw);
 
 /* file.c: fsync() of a directory; 0 or -errno */
 int fsync_dir(const char *path);

@@ -79,6 +79,19 @@ int obj_by_id(struct cache *c, int64_t id, struct objrow *r)
 	return rc;
 }
 
+void obj_name(struct cache *c, int64_t id, char *out, size_t outlen)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT coalesce(f.name, '?') || '/' || CASE WHEN o.dir = '' "
+				   "THEN o.name ELSE o.dir || '/' || o.name END FROM objects o "
+				   "LEFT JOIN flows f ON f.id = o.flow WHERE o.id = ?", "i", id);
+
+	snprintf(out, outlen, "object %lld", (long long)id);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(out, outlen, "%s", sqlite3_column_text(st, 0));
+	if (st)
+		sqlite3_reset(st);
+}
+
 static bool dir_exists(struct cache *c, const struct flow *f, const char *dir, const char *name)
 {
 	return db_int(c, "SELECT count(*) FROM dirs WHERE flow = ? AND dir = ? AND name = ?",
@@ -430,25 +443,33 @@ static int cancel_rows(struct cache *c, int64_t id)
 	return db_end(c, rc);
 }
 
+int obj_unlist(struct cache *c, int64_t id)
+{
+	int rc = db_exec(c, "UPDATE objects SET listed = 0 WHERE id = ?", "i", id);
+
+	if (rc == 0)
+		cache_unlink_data(c, id, DATA_ALL);
+	return rc;
+}
+
 /* Takes object ID out of the namespace; a pending delivery is cancelled.
  * The data file goes now unless a handle or a worker still uses it.  This
  * frees space, so on a full disk it may use the spool's reserve. */
 int obj_cancel(struct cache *c, int64_t id)
 {
-	int64_t size = db_int(c, "SELECT size FROM objects WHERE id = ?", "i", id);
 	int64_t inflight = db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? "
 				  "AND state = 'inflight'", "i", id);
-	bool has_data = db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND state IN "
-			       "('staging','sealing','held','queued','failed')", "i", id) > 0;
+	bool pending = db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND state IN "
+			      "('staging','sealing','held','queued','failed')", "i", id) > 0;
 	int rc;
 
-	if (!has_data)
-		return db_exec(c, "UPDATE objects SET listed = 0 WHERE id = ?", "i", id);
+	if (!pending)	/* delivered */
+		return RESERVE_RETRY(c, obj_unlist(c, id));
 	rc = RESERVE_RETRY(c, cancel_rows(c, id));
 	if (rc)
 		return rc;
 	if (inflight == 0 && !open_obj_find(c, id))
-		cache_unlink_data(c, id, (uint64_t)(size > 0 ? size : 0));
+		cache_unlink_data(c, id, DATA_ALL);
 	log_debug("spool", "object %lld cancelled", (long long)id);
 	return 0;
 }
@@ -699,20 +720,25 @@ int cache_utimens(struct cache *c, const char *path, const struct timespec tv[2]
 
 int cache_statfs(struct cache *c, struct statvfs *st)
 {
-	uint64_t bs, left;
+	uint64_t bs, left, back, avail;
 
 	if (statvfs(c->spool, st) < 0)
 		return -errno;
 	bs = st->f_frsize ? st->f_frsize : st->f_bsize;
 	pthread_mutex_lock(&c->lock);
-	left = c->spool_max > c->used ? c->spool_max - c->used : 0;
+	/* delivered files still listed give their room back when it is needed */
+	back = spool_reclaimable(c);
+	left = c->spool_max + back > c->used ? c->spool_max + back - c->used : 0;
 	pthread_mutex_unlock(&c->lock);
+	avail = st->f_bavail * bs + back;
+	if (avail > left)
+		avail = left;
 	if (st->f_blocks * bs > c->spool_max)
 		st->f_blocks = c->spool_max / bs;
-	if (st->f_bavail * bs > left)
-		st->f_bavail = left / bs;
-	if (st->f_bfree > st->f_bavail)
-		st->f_bfree = st->f_bavail;
+	st->f_bavail = avail / bs;
+	if (st->f_bavail > st->f_blocks)
+		st->f_bavail = st->f_blocks;
+	st->f_bfree = st->f_bavail;
 	st->f_namemax = 255;
 	return 0;
 }

@@ -126,7 +126,8 @@ static void seal_failed(struct cache *c, int64_t id, const char *path, int rc)
 		return;
 	}
 	log_err("packer", "object %lld: cannot seal %s: %s", (long long)id, path, e);
-	db_exec(c, "UPDATE objects SET state = 'failed' WHERE id = ?", "i", id);
+	db_exec(c, "UPDATE objects SET state = 'failed', error = ? WHERE id = ?", "ti",
+		rc == -ENOENT ? "its data file in the spool is gone" : "out of memory while sealing", id);
 }
 
 struct packed {
@@ -225,7 +226,9 @@ int object_queue_deliveries(struct cache *c, int64_t id)
 	return 0;
 }
 
-static int record_parts(struct cache *c, int64_t id, const struct packed *pk)
+/* The parts and hash of what is delivered: the packed form's (psize,
+ * psha256) when PACKED, else the file's own (size, sha256). */
+static int record_parts(struct cache *c, int64_t id, const struct packed *pk, bool packed)
 {
 	int rc = db_begin(c);
 
@@ -236,9 +239,12 @@ static int record_parts(struct cache *c, int64_t id, const struct packed *pk)
 		rc = db_exec(c, "INSERT INTO parts(object, idx, off, len, sha256) VALUES (?, ?, ?, ?, ?)",
 			     "iniit", id, (int)i, (int64_t)pk->parts[i].offset,
 			     (int64_t)pk->parts[i].length, pk->parts[i].sha256);
-	if (rc == 0)
-		rc = db_exec(c, "UPDATE objects SET sha256 = ?, size = ? WHERE id = ?", "tii",
+	if (rc == 0 && packed)
+		rc = db_exec(c, "UPDATE objects SET psha256 = ?, psize = ? WHERE id = ?", "tii",
 			     pk->sha256, (int64_t)pk->size, id);
+	else if (rc == 0)
+		rc = db_exec(c, "UPDATE objects SET sha256 = ?, size = ?, psha256 = NULL, psize = NULL "
+			     "WHERE id = ?", "tii", pk->sha256, (int64_t)pk->size, id);
 	return db_end(c, rc);
 }
 
@@ -258,9 +264,12 @@ static int hold_or_queue(struct cache *c, int64_t id)
 	return object_queue_deliveries(c, id);
 }
 
-/* What packing object ID needs: its compression ("none", "gz", "xz"),
- * level and, if already packed by a run cut short, that form.  Lock held. */
-static int pack_plan(struct cache *c, int64_t id, char want[8], int *level, char packed[8])
+/* What packing object ID needs: its compression ("none", "gz", ...),
+ * level, whether its file as written stays (an upload: it is listed and
+ * read back) and, if already packed by a run cut short, that form.  Lock
+ * held. */
+static int pack_plan(struct cache *c, int64_t id, char want[8], int *level, bool *keep_raw,
+		     char packed[8])
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT flow, kind, coalesce(packed, '') FROM objects "
 				   "WHERE id = ? AND state = 'sealing'", "i", id);
@@ -278,30 +287,37 @@ static int pack_plan(struct cache *c, int64_t id, char want[8], int *level, char
 		return -ENOENT;	/* cancelled meanwhile, or its flow is gone */
 	snprintf(want, 8, "%s", chunk ? f->compress : f->upload_compress);
 	*level = f->level;
+	*keep_raw = !chunk;
 	return 0;
 }
 
-/* Compresses data/ID into data/ID.KIND (via a .tmp file, fsynced), records
- * it and removes the raw file.  Lock not held. */
-static int pack_compress(struct cache *c, int64_t id, const char *kind, int level)
+/* Compresses data/ID into data/ID.KIND (via a .tmp file, fsynced) and
+ * records it with the hash of the file as written; the raw file is removed
+ * unless KEEP_RAW.  Lock not held. */
+static int pack_compress(struct cache *c, int64_t id, const char *kind, int level, bool keep_raw)
 {
-	char raw[4096], tmp[4200], out[4096];
-	struct stat st_in, st_out;
+	char raw[4096], tmp[4200], out[4096], hex[65];
+	struct sha256 *h = sha256_new();
+	struct stat st_out;
 	int in, fd, rc;
 
+	if (!h)
+		return -ENOMEM;
 	cache_data_path(c, id, raw, sizeof(raw));
 	cache_packed_path(c, id, kind, out, sizeof(out));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
 	in = open(raw, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return -errno;
+	if (in < 0) {
+		rc = -errno;
+		goto out_free;
+	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = -errno;
 		goto out_close_in;
 	}
-	rc = compress_fd(in, fd, kind, level);
-	if (rc == 0 && (fsync(fd) < 0 || fstat(fd, &st_out) < 0 || fstat(in, &st_in) < 0))
+	rc = compress_fd(in, fd, kind, level, h);
+	if (rc == 0 && (fsync(fd) < 0 || fstat(fd, &st_out) < 0))
 		rc = -errno;
 	close(fd);
 	if (rc == 0 && rename(tmp, out) < 0)
@@ -310,16 +326,59 @@ static int pack_compress(struct cache *c, int64_t id, const char *kind, int leve
 		unlink(tmp);
 		goto out_close_in;
 	}
+	sha256_final_hex(h, hex);
 	pthread_mutex_lock(&c->lock);
-	rc = db_exec(c, "UPDATE objects SET packed = ?, size = ? WHERE id = ?", "tii", kind,
-		     (int64_t)st_out.st_size, id);
-	if (rc == 0)
-		c->used = c->used + (uint64_t)st_out.st_size - (uint64_t)st_in.st_size;
+	rc = db_exec(c, "UPDATE objects SET packed = ?, psize = ?, sha256 = ? WHERE id = ?", "titi",
+		     kind, (int64_t)st_out.st_size, hex, id);
+	if (rc == 0) {
+		c->used += (uint64_t)st_out.st_size;
+		if (!keep_raw)
+			cache_unlink_data(c, id, DATA_RAW);
+	}
 	pthread_mutex_unlock(&c->lock);
-	if (rc == 0)
-		unlink(raw);
 out_close_in:
 	close(in);
+out_free:
+	sha256_free(h);
+	return rc;
+}
+
+/* Compression that failed for want of space gets what can be freed for
+ * it: delivered files leave the listing early, or else the reserve is
+ * given up (sealing is what frees space on a full disk).  True if there is
+ * more room to try again with. */
+static bool pack_room(struct cache *c, uint64_t need)
+{
+	bool more;
+
+	pthread_mutex_lock(&c->lock);
+	more = spool_reclaim(c, need) > 0 || reserve_release(c);
+	pthread_mutex_unlock(&c->lock);
+	return more;
+}
+
+/* Packs object ID (SIZE bytes as written) if its flow compresses; PACKED
+ * gets the form delivered ("" for the file itself). */
+static int pack_object(struct cache *c, int64_t id, uint64_t size, const char *want, int level,
+		       bool keep_raw, char packed[8])
+{
+	char path[4096];
+	int rc;
+
+	if (*packed) {	/* packed before a crash */
+		if (!keep_raw) {
+			cache_data_path(c, id, path, sizeof(path));
+			unlink(path);	/* the raw copy was not yet gone */
+		}
+		return 0;
+	}
+	if (strcmp(want, "none") == 0)
+		return 0;
+	rc = pack_compress(c, id, want, level, keep_raw);
+	if (rc == -ENOSPC && pack_room(c, size))
+		rc = pack_compress(c, id, want, level, keep_raw);
+	if (rc == 0)
+		snprintf(packed, 8, "%s", want);
 	return rc;
 }
 
@@ -328,21 +387,18 @@ static void seal_one(struct cache *c, int64_t id)
 	struct packed pk = { 0 };
 	struct objrow r;
 	char path[4096], want[8] = "", packed[8] = "";
+	bool keep_raw = false;
 	int fd, rc, level = 6;
 
 	pthread_mutex_lock(&c->lock);
-	rc = pack_plan(c, id, want, &level, packed);
+	rc = pack_plan(c, id, want, &level, &keep_raw, packed);
+	if (rc == 0)
+		rc = obj_by_id(c, id, &r);
 	c->packing = rc == 0;
 	pthread_mutex_unlock(&c->lock);
 	if (rc)
 		return;
-	if (!*packed && strcmp(want, "none") != 0) {
-		rc = pack_compress(c, id, want, level);
-		snprintf(packed, sizeof(packed), "%s", want);
-	} else if (*packed) {
-		cache_data_path(c, id, path, sizeof(path));
-		unlink(path);	/* packed before a crash; the raw copy was not yet gone */
-	}
+	rc = pack_object(c, id, r.size, want, level, keep_raw, packed);
 	cache_packed_path(c, id, packed, path, sizeof(path));
 	if (rc == 0) {
 		fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -355,9 +411,9 @@ static void seal_one(struct cache *c, int64_t id)
 	if (obj_by_id(c, id, &r) != 0 || strcmp(r.state, "sealing") != 0)
 		goto out_unlock;	/* cancelled meanwhile */
 	if (rc == 0)
-		rc = RESERVE_RETRY(c, record_parts(c, id, &pk));
+		rc = RESERVE_RETRY(c, record_parts(c, id, &pk, *packed));
 	if (rc == 0) {
-		if (pk.size != r.size)
+		if (!*packed && pk.size != r.size)
 			c->used = c->used + pk.size - r.size;
 		rc = hold_or_queue(c, id);
 	}

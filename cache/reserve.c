@@ -13,6 +13,11 @@
  * checkpoints the WAL every second (so it can start over rather than grow)
  * and re-creates the reserve once the file system has twice its size free
  * again, which ends the low state.
+ *
+ * Delivered files stay listed (and their data in the spool) for `retain`;
+ * they are the first to go when room is short: spool_take() and sealing
+ * take them out of the listing, oldest delivery first, before a writer
+ * gets ENOSPC (spool_reclaim).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -116,8 +121,49 @@ bool spool_room(const struct cache *c, uint64_t n)
 	return !c->space_low && c->used + n <= c->spool_max;
 }
 
+uint64_t spool_reclaimable(struct cache *c)
+{
+	int64_t n = db_int(c, "SELECT coalesce(sum(size), 0) FROM objects WHERE state = 'delivered' "
+			   "AND listed = 1", NULL);
+
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+uint64_t spool_reclaim(struct cache *c, uint64_t need)
+{
+	uint64_t freed = 0;
+
+	while (freed < need) {
+		sqlite3_stmt *st = db_stmt(c, "SELECT id, size FROM objects WHERE state = 'delivered' "
+					   "AND listed = 1 ORDER BY done, id LIMIT 1", NULL);
+		int64_t id = 0, size = 0;
+
+		if (st && sqlite3_step(st) == SQLITE_ROW) {
+			id = sqlite3_column_int64(st, 0);
+			size = sqlite3_column_int64(st, 1);
+		}
+		if (st)
+			sqlite3_reset(st);
+		if (!id || obj_unlist(c, id) != 0)
+			break;
+		log_info("spool", "object %lld (%lld bytes, delivered) leaves the listing early: "
+			 "the spool needs the room", (long long)id, (long long)size);
+		freed += (uint64_t)(size > 0 ? size : 0);
+	}
+	return freed;
+}
+
 bool spool_take(struct cache *c, uint64_t n)
 {
+	if (!spool_room(c, n)) {
+		/* over spool_max: what is missing; with the reserve given up:
+		 * enough for it to come back, and N */
+		uint64_t need = c->space_low ? n + 2 * c->reserve_size :
+				c->used + n - c->spool_max;
+
+		if (spool_reclaim(c, need) > 0)
+			reserve_fill(c);
+	}
 	if (!spool_room(c, n))
 		return false;
 	c->used += n;

@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,17 +64,33 @@ void cache_packed_path(const struct cache *c, int64_t id, const char *packed, ch
 		cache_data_path(c, id, out, outlen);
 }
 
-void cache_unlink_data(struct cache *c, int64_t id, uint64_t size)
+/* Removes the data file PATH and takes its size off c->used. */
+static void unlink_counted(struct cache *c, const char *path)
 {
-	static const char *const forms[] = { NULL, "gz", "xz" };
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return;
+	if (unlink(path) < 0) {
+		if (errno != ENOENT)
+			log_warn("spool", "unlink %s: %m", path);
+		return;
+	}
+	c->used = c->used > (uint64_t)st.st_size ? c->used - (uint64_t)st.st_size : 0;
+}
+
+void cache_unlink_data(struct cache *c, int64_t id, unsigned forms)
+{
 	char path[4096];
 
-	for (size_t i = 0; i < 3; i++) {
-		cache_packed_path(c, id, forms[i], path, sizeof(path));
-		if (unlink(path) < 0 && errno != ENOENT)
-			log_warn("spool", "unlink %s: %m", path);
+	if (forms & DATA_RAW) {
+		cache_data_path(c, id, path, sizeof(path));
+		unlink_counted(c, path);
 	}
-	c->used = c->used > size ? c->used - size : 0;
+	for (size_t i = 0; (forms & DATA_PACKED) && compress_kinds[i]; i++) {
+		cache_packed_path(c, id, compress_kinds[i], path, sizeof(path));
+		unlink_counted(c, path);
+	}
 }
 
 struct flow *flow_find(struct cache *c, const char *name)
@@ -423,33 +440,69 @@ static int settle_queued(struct cache *c)
 	return 0;
 }
 
-/* Removes data files of objects that hold no data any more. */
+/* Data file NAME ("ID" or "ID.KIND") belongs to a live object: the file
+ * as written of an object not yet delivered (unless a chunk packed it) or
+ * of a delivered upload still listed; the packed form of one waiting for
+ * delivery. */
+static bool data_wanted(struct cache *c, const char *name)
+{
+	char *end;
+	long long id = strtoll(name, &end, 10);
+
+	if (end == name || (*end && *end != '.') || strchr(end + (*end == '.'), '.'))
+		return false;
+	if (*end == '.')
+		return db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND packed = ? AND state IN "
+			      "('sealing','held','queued','failed')", "it", (int64_t)id, end + 1) > 0;
+	return db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND ((state IN "
+		      "('staging','sealing','held','queued','failed') AND (packed IS NULL OR "
+		      "kind = 'upload')) OR (state = 'delivered' AND listed = 1 AND kind = 'upload'))",
+		      "i", (int64_t)id) > 0;
+}
+
+/* Removes data files of objects that hold no data any more, and counts
+ * the bytes of the others: c->used. */
 static void remove_orphans(struct cache *c)
 {
 	DIR *d = opendir(c->datadir);
 	struct dirent *e;
+	struct stat st;
 
+	c->used = 0;
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
-		char *end;
-		long long id = strtoll(e->d_name, &end, 10);
-		const char *form = *end == '.' ? end + 1 : "";
-
-		if (e->d_name[0] == '.' || (*end && *end != '.'))
+		if (e->d_name[0] == '.')
 			continue;
-		/* Keep the raw file until it is packed, then only the packed one. */
-		if (strchr(form, '.') ||
-		    db_int(c, "SELECT count(*) FROM objects WHERE id = ?1 AND state IN "
-			   "('staging','sealing','held','queued','failed') AND "
-			   "(?2 = '' OR coalesce(packed, '') = ?2)", "it", (int64_t)id, form) == 0 ||
-		    (!*form && db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND packed IS NOT NULL",
-				      "i", (int64_t)id) > 0)) {
+		if (!data_wanted(c, e->d_name)) {
 			log_info("spool", "removing orphan data file %s", e->d_name);
 			unlinkat(dirfd(d), e->d_name, 0);
+		} else if (fstatat(dirfd(d), e->d_name, &st, 0) == 0) {
+			c->used += (uint64_t)st.st_size;
 		}
 	}
 	closedir(d);
+}
+
+/* A delivered file whose data is gone (a spool from before delivered files
+ * kept it) leaves the listing: a listed file always reads back. */
+static void unlist_unreadable(struct cache *c)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM objects WHERE state = 'delivered' AND listed = 1", NULL);
+	int64_t *v = NULL;
+	size_t n = 0, cap = 0;
+	char path[4096];
+
+	while (st && sqlite3_step(st) == SQLITE_ROW && ids_push(&v, &n, &cap, sqlite3_column_int64(st, 0)))
+		;
+	if (st)
+		sqlite3_reset(st);
+	for (size_t i = 0; i < n; i++) {
+		cache_data_path(c, v[i], path, sizeof(path));
+		if (access(path, F_OK) < 0)
+			db_exec(c, "UPDATE objects SET listed = 0 WHERE id = ?", "i", v[i]);
+	}
+	free(v);
 }
 
 static int recover(struct cache *c)
@@ -469,6 +522,7 @@ static int recover(struct cache *c)
 		return rc;
 	held_release(c);	/* renamed visible, but not queued before a crash */
 	remove_orphans(c);
+	unlist_unreadable(c);
 	st = db_stmt(c, "SELECT id FROM objects WHERE state = 'sealing' ORDER BY id", NULL);
 	if (!st)
 		return -EIO;
@@ -480,8 +534,6 @@ static int recover(struct cache *c)
 			"every second", c->taildir);
 		c->tails_kept = 1;
 	}
-	c->used = (uint64_t)db_int(c, "SELECT coalesce(sum(size), 0) FROM objects WHERE state IN "
-				   "('staging','sealing','held','queued','failed')", NULL);
 	st = db_stmt(c, "SELECT name, last_success, last_error, last_error_at FROM sinks", NULL);
 	if (!st)
 		return -EIO;
@@ -614,6 +666,7 @@ out_free:
 int cache_start(struct cache *c)
 {
 	char dbpath[4096], err[512];
+	sigset_t all, old;
 	int rc;
 
 	spool_lock_pid(c);
@@ -628,17 +681,19 @@ int cache_start(struct cache *c)
 	c->workers = calloc((size_t)c->nworkers, sizeof(*c->workers));
 	if (!c->workers)
 		return -ENOMEM;
+	/* The spool's threads take no signal: SIGINT, SIGTERM and SIGHUP must
+	 * reach the thread that runs the FUSE loop, which then unmounts (a
+	 * worker that took one would leave the loop waiting for ever). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = pthread_create(&c->packer, NULL, packer_main, c);
-	if (rc)
-		return -rc;
-	rc = pthread_create(&c->timer, NULL, timer_main, c);
-	if (rc)
-		return -rc;
-	for (int i = 0; i < c->nworkers; i++) {
+	if (rc == 0)
+		rc = pthread_create(&c->timer, NULL, timer_main, c);
+	for (int i = 0; i < c->nworkers && rc == 0; i++)
 		rc = pthread_create(&c->workers[i], NULL, worker_main, c);
-		if (rc)
-			return -rc;
-	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		return -rc;
 	c->started = true;
 	return 0;
 }

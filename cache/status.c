@@ -121,6 +121,35 @@ static int sinks_json(struct cache *c, const struct flow *f, struct buf *b)
 	return rc;
 }
 
+#define FAILED_SHOWN 20
+
+/* The latest failed files of F, each with why it is not delivered. */
+static int failed_json(struct cache *c, const struct flow *f, struct buf *b)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT CASE WHEN o.dir = '' THEN o.name ELSE o.dir || '/' || "
+				   "o.name END, coalesce(o.error, (SELECT d.sink || ': ' || "
+				   "coalesce(d.last_error, 'failed') FROM deliveries d WHERE d.object = o.id "
+				   "AND d.state = 'failed' ORDER BY d.sink LIMIT 1), 'failed') FROM objects o "
+				   "WHERE o.flow = ? AND o.state = 'failed' ORDER BY o.id DESC LIMIT ?",
+				   "tn", f->id, FAILED_SHOWN);
+	bool first = true;
+
+	if (!st)
+		return -EIO;
+	buf_puts(b, "\"failed_files\":[");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		buf_puts(b, first ? "{\"path\":" : ",{\"path\":");
+		buf_json_str(b, (const char *)sqlite3_column_text(st, 0));
+		buf_puts(b, ",\"error\":");
+		buf_json_str(b, (const char *)sqlite3_column_text(st, 1));
+		buf_puts(b, "}");
+		first = false;
+	}
+	sqlite3_reset(st);
+	buf_puts(b, "]");
+	return 0;
+}
+
 int status_flow_json(struct cache *c, struct flow *f, struct buf *b)
 {
 	int rc;
@@ -131,6 +160,9 @@ int status_flow_json(struct cache *c, struct flow *f, struct buf *b)
 	buf_json_str(b, f->id);
 	buf_puts(b, ",");
 	rc = objects_json(c, f, b);
+	buf_puts(b, ",");
+	if (rc == 0)
+		rc = failed_json(c, f, b);
 	buf_puts(b, ",");
 	stream_status_json(c, f, b);
 	buf_puts(b, ",");
@@ -147,7 +179,8 @@ int status_root_json(struct cache *c, struct buf *b)
 	buf_printf(b, "{\"version\":\"%s\",\"pid\":%ld,\"spool\":{\"path\":", FLOWFS_VERSION,
 		   (long)getpid());
 	buf_json_str(b, c->spool);
-	buf_printf(b, ",\"used\":%llu,\"max\":%llu,\"disk_full\":%s},", (unsigned long long)c->used,
+	buf_printf(b, ",\"used\":%llu,\"reclaimable\":%llu,\"max\":%llu,\"disk_full\":%s},",
+		   (unsigned long long)c->used, (unsigned long long)spool_reclaimable(c),
 		   (unsigned long long)c->spool_max, c->space_low ? "true" : "false");
 	rc = objects_json(c, NULL, b);
 	buf_puts(b, ",");

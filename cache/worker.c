@@ -201,7 +201,8 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 	int rc = -ENOENT;
 
 	st = db_stmt(c, "SELECT flow, CASE WHEN dir = '' THEN name ELSE dir || '/' || name END, "
-		     "size, sha256, mode, mtime, coalesce(sealed, created), kind, coalesce(packed, ''), "
+		     "coalesce(psize, size), coalesce(psha256, sha256), mode, mtime, coalesce(sealed, created), "
+		     "kind, coalesce(packed, ''), "
 		     "coalesce(part, 0), coalesce(seq, 0), created FROM objects WHERE id = ?",
 		     "i", j->id);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
@@ -481,7 +482,7 @@ int object_update_state(struct cache *c, int64_t id)
 	if (strcmp(r.state, "cancelled") == 0) {
 		if (db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND state = 'inflight'",
 			   "i", id) == 0 && !open_obj_find(c, id))
-			cache_unlink_data(c, id, r.size);
+			cache_unlink_data(c, id, DATA_ALL);
 		return 0;
 	}
 	pending = db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND state IN "
@@ -493,8 +494,12 @@ int object_update_state(struct cache *c, int64_t id)
 		return 0;
 	rc = db_exec(c, "UPDATE objects SET state = ?, done = ? WHERE id = ?", "tdi", state,
 		     pending > 0 ? 0.0 : now_real(), id);
+	/* only once the row says so; a listed upload keeps its file as
+	 * written, so it reads back until it leaves the listing */
 	if (rc == 0 && strcmp(state, "delivered") == 0)
-		cache_unlink_data(c, id, r.size);	/* only once the row says so */
+		cache_unlink_data(c, id, db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND "
+					       "kind = 'upload' AND listed = 1", "i", id) > 0 ?
+				  DATA_PACKED : DATA_ALL);
 	return rc;
 }
 
@@ -539,13 +544,27 @@ void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Delivered objects older than their flow's retain leave the listing. */
 static void expire_listing(struct cache *c)
 {
 	double now = now_real();
 
-	for (struct flow *f = c->flows; f; f = f->next)
-		db_exec(c, "UPDATE objects SET listed = 0 WHERE flow = ? AND state = 'delivered' "
-			"AND listed = 1 AND done < ?", "td", f->id, now - (double)f->retain);
+	for (struct flow *f = c->flows; f; f = f->next) {
+		sqlite3_stmt *st = db_stmt(c, "SELECT id FROM objects WHERE flow = ? AND state = 'delivered' "
+					   "AND listed = 1 AND done < ?", "td", f->id,
+					   now - (double)f->retain);
+		int64_t *v = NULL;
+		size_t n = 0, cap = 0;
+
+		while (st && sqlite3_step(st) == SQLITE_ROW &&
+		       ids_push(&v, &n, &cap, sqlite3_column_int64(st, 0)))
+			;
+		if (st)
+			sqlite3_reset(st);
+		for (size_t i = 0; i < n && obj_unlist(c, v[i]) == 0; i++)
+			;
+		free(v);
+	}
 }
 
 void *timer_main(void *arg)

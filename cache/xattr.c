@@ -2,7 +2,9 @@
  * cache/xattr.c - extended attributes of objects.
  *
  *   user.flowfs.state   staging | queued | delivered | failed (read-only)
- *   user.flowfs.sha256  the object's SHA-256, once sealed (read-only)
+ *   user.flowfs.sha256  the SHA-256 of the file's bytes, once sealed (read-only)
+ *   user.flowfs.error   why a failed file was not delivered (read-only;
+ *                       present only while it is failed)
  *   user.meta.NAME      object metadata, settable until delivery starts;
  *                       sinks send it as x-amz-meta-NAME and the like
  *   user.flowfs.event_time, user.flowfs.valid_time
@@ -21,6 +23,13 @@
 #define META_PREFIX "user.meta."
 #define META_NAME_MAX 128
 #define META_VALUE_MAX 2048
+
+/* Why failed object ?1 is not delivered: its own error (a write failed),
+ * else the error of a sink that failed it for good. */
+#define OBJ_ERROR_SQL								\
+	"SELECT coalesce(o.error, (SELECT d.sink || ': ' || coalesce(d.last_error, 'failed') "	\
+	"FROM deliveries d WHERE d.object = o.id AND d.state = 'failed' ORDER BY d.sink LIMIT 1), "	\
+	"'failed') FROM objects o WHERE o.id = ?1 AND o.state = 'failed'"
 
 /* The xmeta name of xattr NAME: "owner" for user.meta.owner,
  * "flowfs.event_time" for user.flowfs.event_time; NULL if not metadata. */
@@ -80,6 +89,8 @@ static int get_locked(struct cache *c, const struct objrow *r, const char *name,
 	if (strcmp(name, "user.flowfs.sha256") == 0)
 		st = db_stmt(c, "SELECT sha256 FROM objects WHERE id = ? AND sha256 IS NOT NULL",
 			     "i", r->id);
+	else if (strcmp(name, "user.flowfs.error") == 0)
+		st = db_stmt(c, OBJ_ERROR_SQL, "i", r->id);
 	else if (meta_key(name))
 		st = db_stmt(c, "SELECT value FROM xmeta WHERE object = ? AND name = ?", "it",
 			     r->id, meta_key(name));
@@ -215,6 +226,11 @@ int cache_listxattr(struct cache *c, const char *path, char *list, size_t size)
 	buf_add(&b, "user.flowfs.state", sizeof("user.flowfs.state"));
 	if (db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND sha256 IS NOT NULL", "i", r.id) > 0)
 		buf_add(&b, "user.flowfs.sha256", sizeof("user.flowfs.sha256"));
+	st = db_stmt(c, OBJ_ERROR_SQL, "i", r.id);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		buf_add(&b, "user.flowfs.error", sizeof("user.flowfs.error"));
+	if (st)
+		sqlite3_reset(st);
 	st = db_stmt(c, "SELECT name FROM xmeta WHERE object = ? ORDER BY name", "i", r.id);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		bool own = strncmp((const char *)sqlite3_column_text(st, 0), "flowfs.", 7) == 0;

@@ -5,8 +5,9 @@
  * is mounted on a bad start: parse the command line, load and validate the
  * config, open the spool (lock, sinks, recovery), create and mount the FUSE
  * session, and only then daemonize (unless -f) and start the threads.  At
- * unmount or SIGINT/SIGTERM the loop ends, deliveries in flight get
- * drain_timeout, and the process exits 0.
+ * unmount or SIGINT/SIGTERM/SIGHUP the loop ends, open chunks are sealed,
+ * deliveries get drain_timeout, the mount point (made absolute at start)
+ * is unmounted, and the process exits 0.
  *
  * mount.fuse3 runs "flowfs SOURCE MOUNTPOINT -o OPTS" for fstab lines; the
  * options meant for mount(8) and systemd are dropped here, the rest go to
@@ -28,7 +29,8 @@
 
 struct opts {
 	const char *config;
-	const char *mountpoint;
+	const char *mountpoint;	/* absolute, once parsed */
+	char *mountpoint_abs;	/* owns it */
 	bool foreground;
 	bool debug;
 	struct buf fuse_opts;	/* comma-separated options passed to FUSE */
@@ -129,6 +131,20 @@ static void add_mount_opts(struct opts *o, const char *list)
 	}
 }
 
+/* The mount point as an absolute path, as libfuse's own parser makes it:
+ * the daemon leaves its working directory (fuse_daemonize goes to /), and
+ * unmounting a relative path from there fails. */
+static int mountpoint_resolve(struct opts *o)
+{
+	o->mountpoint_abs = realpath(o->mountpoint, NULL);
+	if (!o->mountpoint_abs) {
+		fprintf(stderr, "flowfs: mount point %s: %m\n", o->mountpoint);
+		return -1;
+	}
+	o->mountpoint = o->mountpoint_abs;
+	return 0;
+}
+
 /* Returns -1 to exit 1, 1 to exit 0 (--help), 0 to mount. */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
@@ -168,7 +184,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		usage(stderr);
 		return -1;
 	}
-	return 0;
+	return mountpoint_resolve(o);
 }
 
 static struct fuse *fs_new(struct opts *o, struct cache *c)
@@ -203,6 +219,11 @@ static int serve(struct opts *o, struct cache *c)
 	}
 	if (fuse_mount(fuse, o->mountpoint) != 0)
 		goto out_destroy;
+	/* libfuse only handles signals left at their default: a shell starts
+	 * background jobs with SIGINT ignored, and Ctrl-C or kill -INT must
+	 * still unmount.  (SIGHUP ignored by nohup stays ignored.) */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
 		goto out_unmount;
 	if (fuse_daemonize(o->foreground) != 0)
@@ -260,9 +281,11 @@ int main(int argc, char **argv)
 	log_close();
 	cfg_free(cfg);
 	buf_free(&o.fuse_opts);
+	free(o.mountpoint_abs);
 	return rc;
 out_cfg:
 	cfg_free(cfg);
 	buf_free(&o.fuse_opts);
+	free(o.mountpoint_abs);
 	return 1;
 }
