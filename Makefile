@@ -122,7 +122,8 @@ deps:
 test-deps:
 	@sh contrib/install-deps.sh test
 
-run: deps
+run:
+	@sh contrib/install-deps.sh run
 	@$(MAKE) --no-print-directory all
 	@sh contrib/demo.sh
 

@@ -707,9 +707,9 @@ static const char *base_name(const char *key)
 	return slash ? slash + 1 : key;
 }
 
-/* The JSON body of file event IDX (of TOTAL) from the raw bytes P[0..N). */
+/* The JSON body of file event PART (1..TOTAL) from the raw bytes P[0..N). */
 static void file_event(struct buf *b, const struct http *h, const struct sink_object *o,
-		       size_t idx, size_t total, const char *p, size_t n)
+		       size_t part, size_t total, const char *p, size_t n)
 {
 	char *b64 = malloc(BASE64_ENC_SIZE(n));
 
@@ -724,7 +724,7 @@ static void file_event(struct buf *b, const struct http *h, const struct sink_ob
 	buf_printf(b, ",\"fileSize\":%llu,\"fileType\":", (unsigned long long)o->size);
 	buf_json_str(b, h->content_type ? h->content_type : o->content_type);
 	buf_printf(b, ",\"part\":%zu,\"totalParts\":%zu,\"data\":\"%s\",\"checksum\":\"%s\","
-		   "\"hashType\":\"SHA256\"}", idx, total, b64, o->sha256);
+		   "\"hashType\":\"SHA256\"}", part, total, b64, o->sha256);
 	free(b64);
 }
 
@@ -749,7 +749,7 @@ static int put_file_events(const struct http *h, struct sink_io *io, int fd,
 			rc = -EIO;
 			break;
 		}
-		file_event(&body, h, o, i, total, raw, n);
+		file_event(&body, h, o, i + 1, total, raw, n);	/* parts 1..total */
 		if (body.oom) {
 			rc = -ENOMEM;
 			break;

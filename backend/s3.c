@@ -50,12 +50,11 @@ struct s3 {
 	char mod[96];				/* "s3:logs" */
 };
 
-#define S3_KEYS(region_def, endpoint_def, path_style_def) \
+#define S3_KEYS(region_def, endpoint_def, endpoint_help, path_style_def) \
 	{ "type", CFG_STR, NULL, CFG_REQUIRED, NULL, 0, 0, "sink type" }, \
 	{ "bucket", CFG_STR, NULL, CFG_REQUIRED, NULL, 0, 0, "bucket objects are written to" }, \
 	{ "region", CFG_STR, region_def, 0, NULL, 0, 0, "region, part of the signature" }, \
-	{ "endpoint", CFG_STR, endpoint_def, 0, NULL, 0, 0, \
-	  "server URL; empty: https://s3.<region>.amazonaws.com" }, \
+	{ "endpoint", CFG_STR, endpoint_def, 0, NULL, 0, 0, endpoint_help }, \
 	{ "path_style", CFG_BOOL, path_style_def, 0, NULL, 0, 0, \
 	  "address the bucket in the path, not in the host name" }, \
 	{ "storage_class", CFG_STR, NULL, 0, NULL, 0, 0, "x-amz-storage-class of new objects" }, \
@@ -67,8 +66,12 @@ struct s3 {
 	NET_CFG_KEYS, \
 	{ NULL }
 
-static const struct cfg_key s3_keys[] = { S3_KEYS("us-east-1", "", "no") };
-static const struct cfg_key gcs_keys[] = { S3_KEYS("auto", "https://storage.googleapis.com", "yes") };
+static const struct cfg_key s3_keys[] = {
+	S3_KEYS("us-east-1", "", "server URL; empty: https://s3.<region>.amazonaws.com", "no")
+};
+static const struct cfg_key gcs_keys[] = {
+	S3_KEYS("auto", "https://storage.googleapis.com", "server URL (Cloud Storage's XML API)", "yes")
+};
 
 /* ---- credentials ---- */
 

@@ -59,17 +59,22 @@ static int cmd_pending(struct cache *c, int64_t mark, struct buf *a)
 {
 	int64_t pending = db_int(c, "SELECT count(*) FROM objects WHERE id <= ? AND state IN "
 				 "('sealing', 'queued')", "i", mark);
-	int64_t failed = db_int(c, "SELECT count(*) FROM objects WHERE id <= ? AND state = 'failed'",
-				"i", mark);
+	/* failed deliveries, which flowctl retry sends again; and files not
+	 * delivered because a write failed (their writers got the error) */
+	int64_t failed = db_int(c, "SELECT count(*) FROM objects WHERE id <= ? AND state = 'failed' "
+				"AND error IS NULL", "i", mark);
+	int64_t rejected = db_int(c, "SELECT count(*) FROM objects WHERE id <= ? AND state = 'failed' "
+				  "AND error IS NOT NULL", "i", mark);
 	sqlite3_stmt *st;
 	char ts[40];
 
 	for (size_t i = 0; i < c->seal_retry_n; i++)	/* closed, not yet 'sealing' in the db */
 		pending += c->seal_retry[i].id <= mark;
 	pending += c->tails_kept != 0;	/* a closed writer's last bytes, not yet in a chunk */
-	buf_printf(a, "ok pending %lld failed %lld\n", (long long)pending, (long long)failed);
+	buf_printf(a, "ok pending %lld failed %lld rejected %lld\n", (long long)pending,
+		   (long long)failed, (long long)rejected);
 	st = db_stmt(c, "SELECT f.name, CASE WHEN o.dir = '' THEN o.name ELSE o.dir || '/' || o.name END, "
-		     "o.kind, o.state, d.sink, d.state, d.last_error, d.next_try, d.attempts "
+		     "o.kind, o.state, d.sink, d.state, d.last_error, d.next_try, d.attempts, o.error "
 		     "FROM objects o JOIN flows f ON f.id = o.flow "
 		     "LEFT JOIN deliveries d ON d.object = o.id AND d.state != 'delivered' "
 		     "WHERE o.id <= ? AND o.state IN ('sealing', 'queued', 'failed') "
@@ -79,6 +84,12 @@ static int cmd_pending(struct cache *c, int64_t mark, struct buf *a)
 		double next = sqlite3_column_double(st, 7);
 
 		ts_iso(next, ts, sizeof(ts));
+		if (sqlite3_column_text(st, 9)) {
+			buf_printf(a, "%s/%s (%s) not delivered: %s\n", sqlite3_column_text(st, 0),
+				   sqlite3_column_text(st, 1), sqlite3_column_text(st, 2),
+				   sqlite3_column_text(st, 9));
+			continue;
+		}
 		buf_printf(a, "%s/%s (%s) %s: sink %s %s%s%s%s%s\n", sqlite3_column_text(st, 0),
 			   sqlite3_column_text(st, 1), sqlite3_column_text(st, 2),
 			   sqlite3_column_text(st, 3),

@@ -608,25 +608,6 @@ int cache_fsync(struct cache_file *f, bool datasync)
 	return rc;
 }
 
-/* A write of OO failed: it is 'failed' with the reason, kept (it reads
- * back) and never delivered.  Refused by the db, it stays open = 1 and is
- * discarded at the next mount: never delivered either.  Lock held. */
-static void obj_fail_writes(struct cache *c, struct open_obj *oo)
-{
-	char name[1024];
-	int rc = RESERVE_RETRY(c, db_exec(c, "UPDATE objects SET state = 'failed', open = 0, size = ?, "
-					  "mtime = ?, error = ?, sealed = ? WHERE id = ? AND state = 'staging'",
-					  "idtdi", (int64_t)oo->size, oo->mtime, oo->error, now_real(), oo->id));
-
-	obj_name(c, oo->id, name, sizeof(name));
-	if (rc)
-		log_err("spool", "%s: %s; not delivered (the spool cannot record it: it is dropped "
-			"at the next mount)", name, oo->error);
-	else
-		log_err("spool", "%s: %s; not delivered, state failed (write it again with O_TRUNC, "
-			"or rm it)", name, oo->error);
-}
-
 /* The last handle of OO is gone: seal a staging object (or fail it if a
  * write failed), or drop the data of one unlinked meanwhile.  Lock held. */
 static void last_close(struct cache *c, struct open_obj *oo)
@@ -640,10 +621,8 @@ static void last_close(struct cache *c, struct open_obj *oo)
 		}
 	}
 	if (obj_by_id(c, oo->id, &r) == 0) {
-		if (strcmp(r.state, "staging") == 0 && oo->error[0])
-			obj_fail_writes(c, oo);
-		else if (strcmp(r.state, "staging") == 0)
-			object_seal(c, oo->id, oo->size, oo->mtime);
+		if (strcmp(r.state, "staging") == 0)
+			object_seal(c, oo->id, oo->size, oo->mtime, oo->error[0] ? oo->error : NULL);
 		else if (strcmp(r.state, "cancelled") == 0)
 			cache_unlink_data(c, oo->id, DATA_ALL);
 	}

@@ -110,6 +110,7 @@ struct seal_req {			/* a closed object, to be marked 'sealing' */
 	int64_t id;
 	uint64_t size;
 	double mtime, sealed;
+	char error[192];		/* or 'failed' with this: a write failed */
 };
 
 struct sink_slot {			/* a configured sink and its running stats */
@@ -280,10 +281,12 @@ bool parent_exists(struct cache *c, const struct cpath *p);
 void *packer_main(void *arg);
 void packer_enqueue(struct cache *c, int64_t id);	/* caller holds lock */
 /* The last close of staging object ID (SIZE bytes, last written at MTIME):
- * marks it 'sealing' and queues it for the packer.  When the db refuses
- * (a full disk), the timer marks it again every second (packer_retry) and
- * sync counts it pending meanwhile.  Lock held. */
-void object_seal(struct cache *c, int64_t id, uint64_t size, double mtime);
+ * marks it 'sealing' and queues it for the packer, or, when one of its
+ * writes failed (ERROR not NULL), marks it 'failed' with ERROR: never
+ * delivered.  When the db refuses (a full disk), the timer marks it again
+ * every second (packer_retry) and sync counts it pending meanwhile.  Lock
+ * held. */
+void object_seal(struct cache *c, int64_t id, uint64_t size, double mtime, const char *error);
 /* Appends ID to the growable array *V (*N used, *CAP allocated); false when
  * out of memory. */
 bool ids_push(int64_t **v, size_t *n, size_t *cap, int64_t id);

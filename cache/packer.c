@@ -51,22 +51,43 @@ void packer_enqueue(struct cache *c, int64_t id)
 	pthread_cond_broadcast(&c->pack_cond);	/* the timer waits on it too */
 }
 
-/* The closed object's row says so: 'sealing', with its final size and
- * mtime.  A row already cancelled (or sealed) is left alone. */
+/* The closed object's row says so: 'sealing' (or 'failed' when a write
+ * failed), with its final size and mtime.  A row already cancelled (or
+ * sealed) is left alone. */
 static int seal_mark(struct cache *c, const struct seal_req *s)
 {
+	if (s->error[0])
+		return db_exec(c, "UPDATE objects SET state = 'failed', open = 0, size = ?, mtime = ?, "
+			       "sealed = ?, error = ? WHERE id = ? AND state = 'staging'", "iddti",
+			       (int64_t)s->size, s->mtime, s->sealed, s->error, s->id);
 	return db_exec(c, "UPDATE objects SET state = 'sealing', open = 0, size = ?, mtime = ?, "
 		       "sealed = ? WHERE id = ? AND state = 'staging'", "iddi", (int64_t)s->size,
 		       s->mtime, s->sealed, s->id);
 }
 
-void object_seal(struct cache *c, int64_t id, uint64_t size, double mtime)
+/* Object S is marked: to the packer, or failed (said in the log). */
+static void seal_marked(struct cache *c, const struct seal_req *s)
+{
+	char name[1024];
+
+	if (!s->error[0]) {
+		packer_enqueue(c, s->id);
+		return;
+	}
+	obj_name(c, s->id, name, sizeof(name));
+	log_err("spool", "%s: %s; not delivered, state failed (write it again with O_TRUNC, "
+		"or rm it)", name, s->error);
+}
+
+void object_seal(struct cache *c, int64_t id, uint64_t size, double mtime, const char *error)
 {
 	struct seal_req s = { .id = id, .size = size, .mtime = mtime, .sealed = now_real() };
-	int rc = c->seal_retry_n ? -EAGAIN : RESERVE_RETRY(c, seal_mark(c, &s));	/* after those waiting */
+	int rc;
 
+	snprintf(s.error, sizeof(s.error), "%s", error ? error : "");
+	rc = c->seal_retry_n ? -EAGAIN : RESERVE_RETRY(c, seal_mark(c, &s));	/* after those waiting */
 	if (rc == 0) {
-		packer_enqueue(c, id);
+		seal_marked(c, &s);
 		return;
 	}
 	for (size_t i = 0; i < c->seal_retry_n; i++) {
@@ -97,7 +118,7 @@ void packer_retry(struct cache *c)
 	size_t done = 0;
 
 	while (done < c->seal_retry_n && seal_mark(c, &c->seal_retry[done]) == 0)
-		packer_enqueue(c, c->seal_retry[done++].id);
+		seal_marked(c, &c->seal_retry[done++]);
 	if (done) {
 		c->seal_retry_n -= done;
 		memmove(c->seal_retry, c->seal_retry + done, c->seal_retry_n * sizeof(*c->seal_retry));

@@ -255,7 +255,7 @@ static void chunk_seal(struct cache *c, struct stream *s)
 	close(s->fd);
 	s->fd = -1;
 	pthread_mutex_lock(&c->lock);
-	object_seal(c, s->chunk, s->bytes, s->mtime);
+	object_seal(c, s->chunk, s->bytes, s->mtime, NULL);
 	pthread_mutex_unlock(&c->lock);
 	log_debug("stream", "%s: chunk %lld sealed (%llu bytes, %llu lines)", s->name,
 		  (long long)s->chunk, (unsigned long long)s->bytes, (unsigned long long)s->lines);

@@ -61,7 +61,7 @@ static ssize_t ask(int fd, const char *cmd, char *buf, size_t size)
 static int sync_cmd(int fd, char *buf, double timeout)
 {
 	struct timespec t0, t;
-	long long mark, pending = 0, failed = 0;
+	long long mark, pending = 0, failed = 0, rejected = 0;
 	char cmd[64];
 
 	if (ask(fd, "mark", buf, ANSWER_MAX) < 0 || sscanf(buf, "ok mark %lld", &mark) != 1)
@@ -70,7 +70,8 @@ static int sync_cmd(int fd, char *buf, double timeout)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		if (ask(fd, cmd, buf, ANSWER_MAX) < 0 ||
-		    sscanf(buf, "ok pending %lld failed %lld", &pending, &failed) != 2)
+		    sscanf(buf, "ok pending %lld failed %lld rejected %lld", &pending, &failed,
+			   &rejected) != 3)
 			return 1;
 		if (pending == 0)
 			break;
@@ -87,6 +88,10 @@ static int sync_cmd(int fd, char *buf, double timeout)
 			"flowctl retry):\n%s", failed, strchr(buf, '\n') + 1);
 		return 1;
 	}
+	/* their writers got the error; no retry can deliver what was not written */
+	if (rejected > 0)
+		fprintf(stderr, "flowctl: sync: %lld not delivered because a write to them failed "
+			"(write them again or rm them):\n%s", rejected, strchr(buf, '\n') + 1);
 	return 0;
 }
 

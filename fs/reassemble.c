@@ -7,7 +7,9 @@
  * object per file, as a receiver saved the request bodies): {"fileName",
  * "fileSize", "part", "totalParts", "data" (base64), "checksum" (SHA-256 hex
  * of the whole file), "hashType": "SHA256"}.  Events are grouped by fileName
- * and checksum, ordered by part (0-based), decoded and written to
+ * and checksum, ordered by part (numbered 1..totalParts, as Flowcore does;
+ * captures numbered from 0, as flowfs before 0.2 sent them, are read too),
+ * decoded and written to
  * DIR/basename(fileName) (default: the current directory) through a
  * temporary file that is renamed into place only when the size and SHA-256
  * match.  Events carry no directory, so two different files of one name
@@ -63,7 +65,7 @@ static void ra_free(struct ra_group *g)
 {
 	while (g) {
 		struct ra_group *next = g->next;
-		for (size_t i = 0; i < g->total; i++)
+		for (size_t i = 0; i <= g->total; i++)
 			free(g->parts[i].path);
 		free(g->parts);
 		free(g->name);
@@ -161,7 +163,7 @@ static int ra_parse(const char *j, size_t n, struct ra_event *e)
 	    ra_uint(j, n, "fileSize", &e->size))
 		goto out_free;
 	if ((type && strcmp(type, "SHA256") != 0) || !ra_hex64(sum) || total == 0 ||
-	    total > (1u << 24) || part >= total)
+	    total > (1u << 24) || part > total)
 		goto out_free;
 	snprintf(e->checksum, sizeof(e->checksum), "%s", sum);
 	e->part = (size_t)part;
@@ -187,7 +189,7 @@ static struct ra_group *ra_group_get(struct ra_group **list, const struct ra_eve
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return NULL;
-	g->parts = calloc(e->total, sizeof(*g->parts));
+	g->parts = calloc(e->total + 1, sizeof(*g->parts));	/* by part: 0..total */
 	g->name = strdup(e->name);
 	if (!g->parts || !g->name) {
 		free(g->parts);
@@ -347,7 +349,15 @@ static int ra_rebuild(const struct ra_group *g, const char *outdir)
 	uint64_t written = 0;
 	int fd, rc = 0;
 
-	for (size_t i = 0; i < g->total; i++) {
+	/* parts numbered 1..total, or 0..total-1 in older captures */
+	size_t first = g->parts[0].path ? 0 : 1;
+
+	if (g->parts[0].path && g->parts[g->total].path) {
+		fprintf(stderr, "flowctl: reassemble: %s: parts numbered both from 0 and from 1\n",
+			g->name);
+		return -EINVAL;
+	}
+	for (size_t i = first; i < first + g->total; i++) {
 		if (!g->parts[i].path) {
 			fprintf(stderr, "flowctl: reassemble: %s: part %zu of %zu is missing\n",
 				g->name, i, g->total);
@@ -367,7 +377,7 @@ static int ra_rebuild(const struct ra_group *g, const char *outdir)
 		sha256_free(h);
 		return -EIO;
 	}
-	for (size_t i = 0; rc == 0 && i < g->total; i++) {
+	for (size_t i = first; rc == 0 && i < first + g->total; i++) {
 		rc = ra_write_part(g, i, fd, h, &written);
 		if (rc)
 			fprintf(stderr, "flowctl: reassemble: %s: part %zu (%s): bad data\n", g->name, i,

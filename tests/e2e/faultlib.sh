@@ -104,6 +104,10 @@ check_delivered() {
 		fi
 	done < "$D/acked"
 	[ "$missing" = 0 ] && [ "$bad" = 0 ] || WHY="files: $missing missing, $bad different of $(wc -l < "$D/acked")"
+	# a file whose cp failed never reaches the bucket, not even in part
+	local partial
+	partial=$(grep -E "^$p/web/r[0-9]+f[0-9]+\.bin\$" <<<"$keys" | sed "s|^$p/web/||" | grep -vxF -f "$D/acked" | head -n 3 | tr '\n' ' ')
+	[ -z "$partial" ] || WHY="$WHY; files whose cp failed are in the bucket: $partial"
 	: > "$D/lines"
 	while IFS= read -r k; do
 		s3get "$k" | gzip -dc >> "$D/lines" || WHY="$WHY; chunk $k is not valid gzip"

@@ -49,3 +49,27 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
 	echo "SKIP - docs_fresh_checkout_make: not a git checkout"
 fi
+
+# Every program the README's "Try it" block runs comes with `make run`: its
+# Debian package is installed by install-deps.sh run, or is essential.
+run_pkgs=" $(sh contrib/install-deps.sh list run) "
+missing=
+for p in $(sed -n '/^## Try it/,/^## /p' README.md | sed -n '/^```sh/,/^```/p' | grep -v '^```' | awk '{print $1}' | sort -u); do
+	case $p in ./*) continue ;; esac
+	bin=$(command -v "$p") || { missing="$missing $p(not found)"; continue; }
+	case $bin in /*) ;; *) continue ;; esac	# a shell builtin
+	pkg=
+	for f in "$(readlink -f "$bin")" "$bin" "/bin/$p" "/usr/bin/$p"; do	# merged /usr
+		pkg=$(dpkg -S "$f" 2>/dev/null | head -n 1 | cut -d: -f1)
+		[ -n "$pkg" ] && break
+	done
+	[ "$(dpkg-query -W -f='${Essential}' "$pkg" 2>/dev/null)" = yes ] && continue
+	case $run_pkgs in *" $pkg "*) ;; *) missing="$missing $p($pkg)" ;; esac
+done
+[ -z "$missing" ] && ok docs_make_run_installs_readme_programs ||
+	fail docs_make_run_installs_readme_programs "not installed by make run:$missing"
+
+# each sink type's --help says its own default endpoint
+gcs=$("$FLOWFS" --help | sed -n '/type = gcs/,/^$/p' | grep ' endpoint ')
+grep -q 'storage.googleapis.com' <<<"$gcs" && ! grep -q amazonaws <<<"$gcs" &&
+	ok docs_help_gcs_endpoint || fail docs_help_gcs_endpoint "$gcs"

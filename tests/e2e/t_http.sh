@@ -180,7 +180,7 @@ for b in $(rx_reqs /evfile | jq -r 'select(.status == 200) | .body'); do
 	[ -e "$D/ev/$b" ] || cp "$RX/$b" "$D/ev2/"
 done
 parts=$(for f in "$D"/ev/*; do jq -j '"[\(.part),\(.totalParts),\(.fileName | tojson),"' "$f"; jq -r .data "$f" | base64 -d | wc -c | tr -d '\n'; echo ']'; done | sort | tr -d '\n')
-want='[0,6,"big.bin",524288][1,6,"big.bin",524288][2,6,"big.bin",524288][3,6,"big.bin",524288][4,6,"big.bin",524288][5,6,"big.bin",524288]'
+want='[1,6,"big.bin",524288][2,6,"big.bin",524288][3,6,"big.bin",524288][4,6,"big.bin",524288][5,6,"big.bin",524288][6,6,"big.bin",524288]'
 if [ "$parts" = "$want" ] && [ "$st" = "200 200 500 200 200 200 200 " ]; then
 	ok http_events_file_6_parts_resent_part_alone
 else
@@ -192,6 +192,14 @@ if (cd "$D/re" && "$FLOWCTL" reassemble "$D/ev" >/dev/null) && cmp -s "$D/re/big
 	ok http_reassemble_identical
 else
 	fail http_reassemble_identical "$(cd "$D/re" && "$FLOWCTL" reassemble "$D/ev" 2>&1)"
+fi
+# a capture numbered from 0 (as flowfs sent events before) is read too
+mkdir -p "$D/ev0" "$D/re0"
+for f in "$D"/ev/*; do jq -c '.part -= 1' "$f" > "$D/ev0/${f##*/}"; done
+if "$FLOWCTL" reassemble -o "$D/re0" "$D/ev0" >/dev/null && cmp -s "$D/re0/big.bin" "$D/big.bin"; then
+	ok http_reassemble_zero_based_capture
+else
+	fail http_reassemble_zero_based_capture "$("$FLOWCTL" reassemble -o "$D/re0" "$D/ev0" 2>&1)"
 fi
 mkdir -p "$D/re3"; err=$("$FLOWCTL" reassemble -o "$D/re3" "$D/ev" "$D/ev2" 2>&1 >/dev/null; echo "rc=$?")
 got=$(for f in "$D"/re3/big.bin*; do
