@@ -49,7 +49,7 @@ const struct cfg_key cache_flow_keys[] = {
 	{ "upload_compress", CFG_ENUM, "none", 0, "none|gz|xz", 0, 0,
 	  "compression of uploaded files" },
 	{ "retain", CFG_DURATION, "1h", 0, NULL, 0, 0,
-	  "delivered files stay listed this long" },
+	  "delivered files stay listed (and readable) this long, unless the spool needs the room" },
 	{ "mode", CFG_STR, "0755", 0, NULL, 0, 0,
 	  "permission bits (octal) of the flow's directory and its sub-directories" },
 	{ "owner", CFG_STR, "root", 0, NULL, 0, 0,
