@@ -183,6 +183,61 @@ static void full_spool_enospc(void)
 	CHECK(cache_write(f, data, 100, (off_t)sizeof(data)) == 100);
 	cache_flush(f);
 	cache_release(f);
+	/* the refused write fails the file for good: never sealed */
+	CHECK_STR(state_of(c, "/f1/one"), "failed");
+	char why[256];
+	int n = cache_getxattr(c, "/f1/one", "user.flowfs.error", why, sizeof(why) - 1);
+	CHECK(n > 0);
+	why[n] = '\0';
+	CHECK_STR(why, "a write failed: No space left on device");
+	pthread_mutex_lock(&c->lock);
+	CHECK(db_int(c, "SELECT count(*) FROM objects WHERE name = 'one' AND sealed IS NOT NULL "
+		     "AND open = 0 AND state = 'failed'", NULL) == 1);
+	pthread_mutex_unlock(&c->lock);
+	/* O_TRUNC starts it clean */
+	CHECK(cache_open(c, "/f1/one", O_WRONLY | O_TRUNC, &f) == 0);
+	CHECK(cache_write(f, "ok", 2, 0) == 2);
+	cache_flush(f);
+	cache_release(f);
+	CHECK_STR(state_of(c, "/f1/one"), "queued");
+	cache_free(c);
+	cfg_free(cfg);
+}
+
+/* A delivered file reads back while listed; the spool takes its room
+ * back, oldest delivery first, before a write would get ENOSPC. */
+static void delivered_reads_back_then_reclaimed(void)
+{
+	struct cfg *cfg = load("spool_max = 12K\n");
+	struct cache *c;
+	struct cache_file *f;
+	char err[512], a[5000], b[5000], got[5000], cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/spool'", tmp);	/* a spool of its own */
+	CHECK(system(cmd) == 0);
+
+	memset(a, 'a', sizeof(a));
+	memset(b, 'b', sizeof(b));
+	CHECK(cfg && cache_new(&c, cfg, err, sizeof(err)) == 0);
+	CHECK(cache_start(c) == 0);
+	CHECK(put_file(c, "/f1/a", a, sizeof(a), true, NULL) == 0);
+	CHECK(wait_state(c, "/f1/a", "delivered"));
+	CHECK(put_file(c, "/f1/b", b, sizeof(b), true, NULL) == 0);
+	CHECK(wait_state(c, "/f1/b", "delivered"));
+	CHECK(cache_open(c, "/f1/a", O_RDONLY, &f) == 0);
+	CHECK(cache_read(f, got, sizeof(got), 0) == (ssize_t)sizeof(a));
+	CHECK(memcmp(got, a, sizeof(a)) == 0);
+	cache_release(f);
+	pthread_mutex_lock(&c->lock);
+	CHECK(spool_reclaimable(c) == sizeof(a) + sizeof(b));
+	pthread_mutex_unlock(&c->lock);
+	/* 5000 more bytes pass 12K: a, the oldest, leaves the listing */
+	CHECK(put_file(c, "/f1/c", a, sizeof(a), true, NULL) == 0);
+	CHECK(cache_open(c, "/f1/a", O_RDONLY, &f) == -ENOENT);
+	CHECK_STR(state_of(c, "/f1/b"), "delivered");
+	CHECK(cache_open(c, "/f1/b", O_RDONLY, &f) == 0);
+	CHECK(cache_read(f, got, sizeof(got), 0) == (ssize_t)sizeof(b));
+	cache_release(f);
 	cache_free(c);
 	cfg_free(cfg);
 }
@@ -310,6 +365,7 @@ int main(void)
 	RUN(restart_settles_queued);
 	RUN(second_spool_user_refused);
 	RUN(flow_perm_keys);
+	RUN(delivered_reads_back_then_reclaimed);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", tmp);
