@@ -17,12 +17,14 @@ SYSCONFDIR ?= /etc
 
 CC        ?= cc
 CFLAGS    ?= -O2 -g
-PKGS      := fuse3 libcurl openssl zlib liblzma sqlite3
+PKGS      := fuse3 libcurl openssl zlib liblzma libzstd sqlite3
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Debian's iniparser ships no .pc file.
 INI_CFLAGS = $(shell pkg-config --cflags iniparser 2>/dev/null || echo -I/usr/include/iniparser)
 INI_LIBS   = $(shell pkg-config --libs iniparser 2>/dev/null || echo -liniparser)
+# nor does libbz2.
+BZ2_LIBS   = -lbz2
 
 ifdef SANITIZE
 CFLAGS    += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -33,7 +35,7 @@ BASE_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow \
 	     -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -DFLOWFS_VERSION='"$(VERSION)"' \
 	     -pthread $(PKG_CFLAGS) $(INI_CFLAGS)
 ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS)
-ALL_LIBS   = -pthread $(PKG_LIBS) $(INI_LIBS)
+ALL_LIBS   = -pthread $(PKG_LIBS) $(INI_LIBS) $(BZ2_LIBS)
 
 UTIL_SRC    := $(wildcard util/*.c)
 BACKEND_SRC := $(wildcard backend/*.c)

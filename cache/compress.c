@@ -1,5 +1,5 @@
 /*
- * cache/compress.c - streaming gz / xz compression of a spool file.
+ * cache/compress.c - streaming gz / xz / bz2 / zst compression of a spool file.
  *
  * Reads IN from offset 0 to its end in 1 MiB blocks and writes the
  * compressed form to OUT: never a whole file in memory.  What is read may be
@@ -7,12 +7,14 @@
  * read).  One table row per kind.  Runs in the packer thread, never on a
  * writer's path.
  */
+#include <bzlib.h>
 #include <errno.h>
 #include <lzma.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "../util/hash.h"
 #include "internal.h"
@@ -118,6 +120,80 @@ static int xz_file(int in, int out, int level, unsigned char *ibuf, unsigned cha
 	return rc;
 }
 
+static int bz2_file(int in, int out, int level, unsigned char *ibuf, unsigned char *obuf,
+		    struct sha256 *raw)
+{
+	bz_stream z;
+	int action = BZ_RUN, ret, rc = 0;
+
+	memset(&z, 0, sizeof(z));
+	if (BZ2_bzCompressInit(&z, level, 0, 0) != BZ_OK)	/* level: 100k block size */
+		return -ENOMEM;
+	do {
+		if (z.avail_in == 0 && action == BZ_RUN) {
+			ssize_t n = read_block(in, ibuf, raw);
+			if (n < 0) {
+				rc = (int)n;
+				break;
+			}
+			z.next_in = (char *)ibuf;
+			z.avail_in = (unsigned)n;
+			if (n == 0)
+				action = BZ_FINISH;
+		}
+		z.next_out = (char *)obuf;
+		z.avail_out = BLOCK;
+		ret = BZ2_bzCompress(&z, action);
+		if (ret < 0) {
+			rc = ret == BZ_MEM_ERROR ? -ENOMEM : -EIO;
+			break;
+		}
+		rc = write_all(out, obuf, BLOCK - z.avail_out);
+	} while (rc == 0 && ret != BZ_STREAM_END);
+	BZ2_bzCompressEnd(&z);
+	return rc;
+}
+
+/* zstd with libzstd's worker threads (one per core) */
+static int zst_file(int in, int out, int level, unsigned char *ibuf, unsigned char *obuf,
+		    struct sha256 *raw)
+{
+	ZSTD_CCtx *z = ZSTD_createCCtx();
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	bool last = false;
+	int rc = 0;
+
+	if (!z)
+		return -ENOMEM;
+	ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, level);
+	ZSTD_CCtx_setParameter(z, ZSTD_c_checksumFlag, 1);
+	if (cores > 1)
+		ZSTD_CCtx_setParameter(z, ZSTD_c_nbWorkers, (int)(cores < 16 ? cores : 16));
+	while (rc == 0 && !last) {
+		ssize_t n = read_block(in, ibuf, raw);
+		ZSTD_inBuffer zi = { ibuf, n > 0 ? (size_t)n : 0, 0 };
+		size_t left;
+
+		if (n < 0) {
+			rc = (int)n;
+			break;
+		}
+		last = n == 0;
+		do {
+			ZSTD_outBuffer zo = { obuf, BLOCK, 0 };
+
+			left = ZSTD_compressStream2(z, &zo, &zi, last ? ZSTD_e_end : ZSTD_e_continue);
+			if (ZSTD_isError(left)) {
+				rc = -EIO;
+				break;
+			}
+			rc = write_all(out, obuf, zo.pos);
+		} while (rc == 0 && (last ? left != 0 : zi.pos < zi.size));
+	}
+	ZSTD_freeCCtx(z);
+	return rc;
+}
+
 static const struct compressor {
 	const char *kind;		/* as in the config, and the key's suffix */
 	int (*file)(int in, int out, int level, unsigned char *ibuf, unsigned char *obuf,
@@ -125,9 +201,11 @@ static const struct compressor {
 } compressors[] = {
 	{ "gz", gz_file },
 	{ "xz", xz_file },
+	{ "bz2", bz2_file },
+	{ "zst", zst_file },
 };
 
-const char *const compress_kinds[] = { "gz", "xz", NULL };
+const char *const compress_kinds[] = { "gz", "xz", "bz2", "zst", NULL };
 
 int compress_fd(int in, int out, const char *kind, int level, struct sha256 *raw)
 {

@@ -5,8 +5,8 @@
 # everything is there; needs root to install.  "list WHAT" prints them.
 set -eu
 build="libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev zlib1g-dev liblzma-dev
-       libsqlite3-dev libiniparser-dev pkg-config gcc make"
-test="attr rsync fio jq psmisc procps util-linux bc sqlite3 curl man-db xz-utils gzip iproute2 strace
+       libzstd-dev libbz2-dev libsqlite3-dev libiniparser-dev pkg-config gcc make"
+test="attr rsync fio jq psmisc procps util-linux bc sqlite3 curl man-db xz-utils gzip zstd bzip2 iproute2 strace
       clang libclang-rt-14-dev valgrind"
 run="attr"	# getfattr, the README's next command
 bench="s3fs rclone awscli"

@@ -7,7 +7,7 @@ cc -O2 -o "$TESTS_TMP/appender" tests/e2e/appender.c || { fail streams_build_app
 
 unpack() {	# DIR [PREFIX]: every chunk (whose name starts with PREFIX) under DIR, in name order, decompressed
 	find "$1" -type f -name "${2:-*.log}*" | sort | while read -r f; do
-		case $f in *.gz) zcat "$f" ;; *.xz) xzcat "$f" ;; *) cat "$f" ;; esac
+		case $f in *.gz) zcat "$f" ;; *.xz) xzcat "$f" ;; *.zst) zstd -dcq "$f" ;; *.bz2) bzip2 -dc "$f" ;; *) cat "$f" ;; esac
 	done
 }
 
@@ -50,6 +50,27 @@ if [ "$n" -ge 10 ] && [ "$max" -le 1024 ] && unpack "$D/out/web" | awk '{print $
 	ok streams_rotate_maxsize_xz_ordered
 else
 	fail streams_rotate_maxsize_xz_ordered "$n chunks, largest $max bytes"
+fi
+fs_umount "$D/mnt"
+
+# --- zst chunks (libzstd, its worker threads) and bz2 uploads, checked
+# by the zstd and bzip2 programs; the listed upload reads back as written
+FLOW_EXTRA=$'maxsize = 64K\ncompress = zst\nupload_compress = bz2' new_case zst_bz2
+fs_mount "$D/flowfs.ini" "$D/mnt"
+seq 1 20000 | sed 's/^/zst line /' > "$D/lines"
+cat "$D/lines" >> "$D/mnt/web/z.log"
+head -c 300000 /dev/urandom > "$D/up.bin"
+cp "$D/up.bin" "$D/mnt/web/up.bin"
+"$FLOWCTL" sync "$D/mnt" --timeout 30 >/dev/null
+nz=$(find "$D/out" -name 'z.log*.zst' | wc -l)
+tested=yes
+for f in $(find "$D/out" -name '*.zst'); do zstd -tq "$f" || tested="no ($f)"; done
+bzip2 -t "$D/out/web/up.bin.bz2" 2>/dev/null || tested="no (up.bin.bz2)"
+if [ "$nz" -ge 2 ] && [ "$tested" = yes ] && unpack "$D/out/web" z.log | cmp -s - "$D/lines" &&
+   bzip2 -dc "$D/out/web/up.bin.bz2" | cmp -s - "$D/up.bin" && cmp -s "$D/mnt/web/up.bin" "$D/up.bin"; then
+	ok streams_zst_chunks_bz2_uploads
+else
+	fail streams_zst_chunks_bz2_uploads "$nz zst chunks; zstd -t / bzip2 -t: $tested"
 fi
 fs_umount "$D/mnt"
 
