@@ -50,6 +50,8 @@ static const char schema[] =
 	"CREATE UNIQUE INDEX IF NOT EXISTS streams_path ON streams(flow, dir, name) WHERE deleted = 0;"
 	"CREATE UNIQUE INDEX IF NOT EXISTS objects_path ON objects(flow, dir, name) WHERE listed = 1;"
 	"CREATE INDEX IF NOT EXISTS objects_state ON objects(state);"
+	/* delivered files still listed: what the spool can take back, oldest first */
+	"CREATE INDEX IF NOT EXISTS objects_reclaim ON objects(done) WHERE state = 'delivered' AND listed = 1;"
 	"CREATE TABLE IF NOT EXISTS xmeta("
 	"  object INT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,"
 	"  PRIMARY KEY(object, name));"

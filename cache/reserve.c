@@ -123,8 +123,8 @@ bool spool_room(const struct cache *c, uint64_t n)
 
 uint64_t spool_reclaimable(struct cache *c)
 {
-	int64_t n = db_int(c, "SELECT coalesce(sum(size), 0) FROM objects WHERE state = 'delivered' "
-			   "AND listed = 1", NULL);
+	int64_t n = db_int(c, "SELECT coalesce(sum(size), 0) FROM objects INDEXED BY objects_reclaim "
+			   "WHERE state = 'delivered' AND listed = 1", NULL);
 
 	return n > 0 ? (uint64_t)n : 0;
 }
@@ -134,8 +134,9 @@ uint64_t spool_reclaim(struct cache *c, uint64_t need)
 	uint64_t freed = 0;
 
 	while (freed < need) {
-		sqlite3_stmt *st = db_stmt(c, "SELECT id, size FROM objects WHERE state = 'delivered' "
-					   "AND listed = 1 ORDER BY done, id LIMIT 1", NULL);
+		sqlite3_stmt *st = db_stmt(c, "SELECT id, size FROM objects INDEXED BY objects_reclaim "
+					   "WHERE state = 'delivered' AND listed = 1 ORDER BY done, id LIMIT 1",
+					   NULL);
 		int64_t id = 0, size = 0;
 
 		if (st && sqlite3_step(st) == SQLITE_ROW) {

@@ -550,9 +550,9 @@ static void expire_listing(struct cache *c)
 	double now = now_real();
 
 	for (struct flow *f = c->flows; f; f = f->next) {
-		sqlite3_stmt *st = db_stmt(c, "SELECT id FROM objects WHERE flow = ? AND state = 'delivered' "
-					   "AND listed = 1 AND done < ?", "td", f->id,
-					   now - (double)f->retain);
+		sqlite3_stmt *st = db_stmt(c, "SELECT id FROM objects INDEXED BY objects_reclaim "
+					   "WHERE state = 'delivered' AND listed = 1 AND done < ?2 AND flow = ?1",
+					   "td", f->id, now - (double)f->retain);
 		int64_t *v = NULL;
 		size_t n = 0, cap = 0;
 
