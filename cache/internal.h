@@ -350,10 +350,15 @@ struct tmpl_vars {
 	const char *flow, *flowid, *stream, *path, *host;
 	uint64_t seq, part;
 	time_t t;
+	/* <FIELD:name>: the text of a record's field into OUT; 0, or -ENOENT
+	 * when missing (the token's fallback is used).  NULL: no record. */
+	int (*field)(void *ctx, const char *name, char *out, size_t outlen);
+	void *field_ctx;
 };
 /* Renders TMPL into OUT; every value is made safe (no '/', '..', control
  * characters, empty segments; <PATH> keeps its '/').  0, -EINVAL (bad key)
  * or -ENAMETOOLONG. */
 int tmpl_render(const char *tmpl, const struct tmpl_vars *v, char *out, size_t outlen);
+bool tmpl_has_fields(const char *tmpl);	/* it has a <FIELD:...> token */
 
 #endif

@@ -2,6 +2,8 @@
  * tests/unit/test_template.c - the key template renderer (cache/template.c).
  */
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "../../cache/internal.h"
 #include "unit.h"
@@ -35,6 +37,35 @@ static void each_token(void)
 	CHECK_STR(out, "2026/11/22/123456");
 	CHECK(tmpl_render("<FLOW>/<DATE>/<STREAM>-<DATETIME>.<FLOWID>.<PART>.log", &v, out, sizeof(out)) == 0);
 	CHECK_STR(out, "web/2026-11-22/access.log-20261122T123456Z.fJJSnseETbPF.000007.log");
+}
+
+static int fields(void *ctx, const char *name, char *out, size_t outlen)
+{
+	(void)ctx;
+	if (strcmp(name, "user") == 0)
+		return snprintf(out, outlen, "alice") < 0;
+	if (strcmp(name, "geo.city") == 0)
+		return snprintf(out, outlen, "a/b\n..") < 0;	/* made safe */
+	return -ENOENT;
+}
+
+/* <FIELD:name|fallback>: the record's value, made safe; the fallback (or
+ * "_none") when missing, never an error; an empty name is refused. */
+static void field_tokens(void)
+{
+	struct tmpl_vars v = vars();
+	char out[512];
+
+	v.field = fields;
+	CHECK(tmpl_render("u=<FIELD:user>/c=<FIELD:geo.city>/x=<FIELD:nope|none>/y=<FIELD:nope>", &v,
+			  out, sizeof(out)) == 0);
+	CHECK_STR(out, "u=alice/c=a_b_../x=none/y=_none");
+	v.field = NULL;
+	CHECK(tmpl_render("u=<FIELD:user|anon>", &v, out, sizeof(out)) == 0);
+	CHECK_STR(out, "u=anon");
+	CHECK(tmpl_render("u=<FIELD:>/x", &v, out, sizeof(out)) == -EINVAL);
+	CHECK(tmpl_render("u=<FIELD:|fb>/x", &v, out, sizeof(out)) == -EINVAL);
+	CHECK(tmpl_has_fields("a/<FIELD:x>") && !tmpl_has_fields("a/<FLOW>"));
 }
 
 static void unknown_tokens_are_literal(void)
@@ -87,6 +118,7 @@ static void bad_templates_refused(void)
 int main(void)
 {
 	RUN(each_token);
+	RUN(field_tokens);
 	RUN(unknown_tokens_are_literal);
 	RUN(values_made_safe);
 	RUN(bad_templates_refused);
