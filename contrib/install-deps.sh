@@ -4,9 +4,9 @@
 # Silent when everything is there; needs root to install.
 set -eu
 build="libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev zlib1g-dev liblzma-dev
-       libsqlite3-dev libiniparser-dev pkg-config gcc make"
+       libsqlite3-dev libiniparser-dev libzstd-dev pkg-config gcc make"
 test="attr rsync jq psmisc procps util-linux bc sqlite3 curl man-db xz-utils gzip iproute2 strace
-      clang libclang-rt-14-dev valgrind"
+      clang libclang-rt-14-dev valgrind zstd"
 bench="s3fs rclone awscli"
 case "${1:-build}" in
 build) want=$build ;;
