@@ -614,9 +614,11 @@ static int pq_footer(struct rec_writer *w)
 
 static int pq_open(struct rec_writer *w)
 {
-	struct pq_state *st = calloc(1, sizeof(*st));
+	struct pq_state *st;
 
-	if (!st)
+	if (!w->schema->n)	/* readers refuse a file without a column */
+		return -ENODATA;
+	if (!(st = calloc(1, sizeof(*st))))
 		return -ENOMEM;
 	w->priv = st;
 	st->ncols = w->schema->n;

@@ -67,7 +67,9 @@ const struct rec_writer_ops *rec_writer_find(const char *name);
 
 /* A writer of FORMAT ("jsonl", "csv", "parquet") with SCHEMA (copied;
  * required by csv and parquet, NULL allowed for jsonl) to OUT(CTX).  O may
- * be NULL.  0, -ENOENT (unknown format), -EINVAL (no schema), -ENOMEM. */
+ * be NULL.  0, -ENOENT (unknown format), -EINVAL (no schema), -ENODATA
+ * (parquet with a schema of no columns: readers refuse such a file, so
+ * there is nothing to write), -ENOMEM. */
 int rec_writer_new(const char *format, const struct rec_schema *schema, const struct rec_writer_opts *o,
 		   rec_out_fn out, void *ctx, struct rec_writer **wp);
 /* Writes R.  Fields not in the schema are left out; a value its column

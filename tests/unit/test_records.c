@@ -881,6 +881,9 @@ static void parquet_empty(void)
 	free(out);
 	rec_schema_free(s);
 	CHECK(write_all("parquet", "", NULL, NULL, &len) == NULL);
+	s = rec_schema_new(NULL);
+	CHECK(write_all("parquet", "", s, NULL, &len) == NULL);	/* no columns: -ENODATA */
+	rec_schema_free(s);
 }
 
 static void tables_find(void)
