@@ -4,11 +4,13 @@
  *
  *   recconv IN OUT [--codec none|gzip|zstd] [--time-field F]
  *           [--row-group-bytes N] [--page-bytes N] [--chunk N]
- *           [--columns a,b,c] [--no-infer] [--errors FILE] < in > out
+ *           [--columns a,b,c] [--no-infer] [--errors FILE] [--schema TEXT]
+ *           < in > out
  *
  * The input is read twice through the streaming reader, fed in --chunk
  * byte pieces (default 1 MiB, as the packer does): once to infer the
- * schema, once to write.  Bad records go to --errors (default stderr) as
+ * schema (starting from --schema's, as a flow keeps one), once to write.
+ * Bad records go to --errors (default stderr) as
  * error envelopes.  Exit 0, or 1 with a message.
  */
 #include <errno.h>
@@ -25,7 +27,7 @@
 #include "../../util/buf.h"
 
 struct conv {
-	const char *in, *out, *time_field, *errors;
+	const char *in, *out, *time_field, *errors, *schema_text;
 	struct rec_reader_opts ropts;
 	struct rec_writer_opts wopts;
 	size_t chunk;
@@ -39,7 +41,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: recconv IN OUT [--codec none|gzip|zstd] [--time-field F] "
 			"[--row-group-bytes N] [--page-bytes N] [--chunk N] [--columns a,b] "
-			"[--no-infer] [--errors FILE]\n");
+			"[--no-infer] [--errors FILE] [--schema TEXT]\n");
 	return 1;
 }
 
@@ -86,6 +88,8 @@ static int conv_args(struct conv *c, int argc, char **argv)
 			conv_columns(c, argv[i]);
 		else if (strcmp(a, "--errors") == 0)
 			c->errors = v;
+		else if (strcmp(a, "--schema") == 0)
+			c->schema_text = v;
 		else
 			return -1;
 	}
@@ -157,9 +161,18 @@ static int conv_run(struct conv *c)
 	struct rec_writer *w;
 	int fd = 1, rc;
 
-	if (!(c->schema = rec_schema_new(c->time_field)) || conv_slurp(c) || conv_pass(c, NULL))
+	if (c->schema_text)
+		rc = rec_schema_parse(c->schema_text, strlen(c->schema_text), c->time_field, &c->schema);
+	else
+		rc = (c->schema = rec_schema_new(c->time_field)) ? 0 : -ENOMEM;
+	if (rc || conv_slurp(c) || conv_pass(c, NULL))
 		return -1;
-	if (rec_writer_new(c->out, c->schema, &c->wopts, rec_out_fd, &fd, &w))
+	rc = rec_writer_new(c->out, c->schema, &c->wopts, rec_out_fd, &fd, &w);
+	if (rc == -ENODATA) {
+		fprintf(stderr, "recconv: no columns: nothing written\n");
+		return 0;
+	}
+	if (rc)
 		return -1;
 	rc = conv_pass(c, w);
 	if (rc == 0)
