@@ -8,6 +8,7 @@
 #include <zstd.h>
 
 #include "parquet_enc.h"
+#include "thrift.h"
 
 #define PQ_ZSTD_LEVEL 3
 
@@ -27,26 +28,11 @@ static size_t pq_run(const uint8_t *v8, const uint32_t *v32, size_t i, size_t n,
 	return k - i;
 }
 
-static void pq_uleb(struct buf *b, uint64_t v)
-{
-	unsigned char out[10];
-	size_t n = 0;
-
-	do {
-		out[n] = v & 0x7f;
-		v >>= 7;
-		if (v)
-			out[n] |= 0x80;
-		n++;
-	} while (v);
-	buf_add(b, out, n);
-}
-
 static void pq_rle_run(struct buf *b, uint32_t x, size_t count, int width)
 {
 	unsigned char le[4] = { x & 0xff, x >> 8 & 0xff, x >> 16 & 0xff, x >> 24 & 0xff };
 
-	pq_uleb(b, (uint64_t)count << 1);
+	rec_uleb128(b, (uint64_t)count << 1);
 	buf_add(b, le, (size_t)(width + 7) / 8);
 }
 
@@ -57,7 +43,7 @@ static void pq_packed_run(struct buf *b, const uint8_t *v8, const uint32_t *v32,
 	uint64_t acc = 0;
 	int bits = 0;
 
-	pq_uleb(b, (uint64_t)(j - i) / 8 << 1 | 1);
+	rec_uleb128(b, (uint64_t)(j - i) / 8 << 1 | 1);
 	for (size_t k = i; k < j; k++) {
 		acc |= (uint64_t)(k < n ? pq_at(v8, v32, k) : 0) << bits;
 		bits += width;

@@ -122,17 +122,26 @@ void rec_free(struct record *r)
 	rec_init(r);
 }
 
+int rec_grow(void *pp, size_t *cap, size_t n, size_t size, size_t first)
+{
+	void **p = pp, *q;
+	size_t c = *cap ? *cap : first;
+
+	if (n < *cap)
+		return 0;
+	while (c <= n)
+		c *= 2;
+	if (!(q = realloc(*p, c * size)))
+		return -ENOMEM;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
 int rec_push(struct record *r, const char *name, size_t name_len, const struct rec_value *v)
 {
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 16;
-		struct rec_field *f = realloc(r->fields, cap * sizeof(*f));
-
-		if (!f)
-			return -ENOMEM;
-		r->fields = f;
-		r->cap = cap;
-	}
+	if (rec_grow(&r->fields, &r->cap, r->n, sizeof(*r->fields), 16))
+		return -ENOMEM;
 	r->fields[r->n].name = name;
 	r->fields[r->n].name_len = name_len;
 	r->fields[r->n].v = *v;
@@ -235,23 +244,27 @@ static int rec_text_put(char *buf, size_t len, const char *p, size_t n)
 	return 0;
 }
 
-static int rec_value_text(const struct rec_value *v, char *buf, size_t len)
+bool rec_value_text(const struct rec_value *v, char *num, const char **p, size_t *n)
 {
-	char num[32];
-	int n;
-
 	switch (v->type) {
 	case REC_NULL:
-		return -ENOENT;
+		return false;
 	case REC_BOOL:
-		return rec_text_put(buf, len, v->b ? "true" : "false", v->b ? 4 : 5);
+		*p = v->b ? "true" : "false";
+		*n = v->b ? 4 : 5;
+		return true;
 	case REC_INT:
-		n = snprintf(num, sizeof(num), "%" PRId64, v->i);
-		return rec_text_put(buf, len, num, (size_t)n);
+		*n = (size_t)snprintf(num, 32, "%" PRId64, v->i);
+		*p = num;
+		return true;
 	case REC_DOUBLE:
-		return rec_text_put(buf, len, num, rec_double_text(v->d, num));
+		*n = rec_double_text(v->d, num);
+		*p = num;
+		return true;
 	default:
-		return rec_text_put(buf, len, v->s.p, v->s.n);
+		*p = v->s.p;
+		*n = v->s.n;
+		return true;
 	}
 }
 
@@ -298,8 +311,12 @@ int rec_field_text(const struct record *r, const char *path, char *buf, size_t l
 	const struct rec_field *f = rec_find(r, path, strlen(path));
 	const char *dot = strchr(path, '.');
 
+	char num[32];
+	const char *p;
+	size_t n;
+
 	if (f)
-		return rec_value_text(&f->v, buf, len);
+		return rec_value_text(&f->v, num, &p, &n) ? rec_text_put(buf, len, p, n) : -ENOENT;
 	if (!dot || !(f = rec_find(r, path, (size_t)(dot - path))) || f->v.type != REC_NESTED)
 		return -ENOENT;
 	return rec_nested_text(f->v.s.p, f->v.s.n, dot + 1, buf, len);

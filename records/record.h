@@ -82,6 +82,15 @@ int rec_add_double(struct record *r, const char *name, double d);
 int rec_add_str(struct record *r, const char *name, const char *s, size_t n);
 int rec_add_nested(struct record *r, const char *name, const char *json, size_t n);
 
+/* Makes room for element N of the array *PP of *CAP elements of SIZE
+ * bytes (doubling, from FIRST).  0 or -ENOMEM (the array is kept). */
+int rec_grow(void *pp, size_t *cap, size_t n, size_t size, size_t first);
+
+/* The text of a non-null value (a string as is, a number or bool as its
+ * JSON text, nested as its JSON) in *P / *N; NUM is scratch of 32 bytes
+ * that *P may point into.  False for null. */
+bool rec_value_text(const struct rec_value *v, char *num, const char **p, size_t *n);
+
 /* The first field named NAME[0..LEN), or NULL. */
 const struct rec_field *rec_find(const struct record *r, const char *name, size_t len);
 

@@ -114,15 +114,8 @@ int rec_schema_add(struct rec_schema *s, const char *name, size_t len, enum rec_
 		s->cols[i].type = rec_col_widen(s->cols[i].type, t);
 		return 0;
 	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 8;
-		struct rec_column *c = realloc(s->cols, cap * sizeof(*c));
-
-		if (!c)
-			return -ENOMEM;
-		s->cols = c;
-		s->cap = cap;
-	}
+	if (rec_grow(&s->cols, &s->cap, s->n, sizeof(*s->cols), 8))
+		return -ENOMEM;
 	if (!(s->cols[s->n].name = strndup(name, len)))
 		return -ENOMEM;
 	s->cols[s->n].name_len = len;

@@ -11,7 +11,7 @@ void rec_thr_init(struct rec_thr *t, struct buf *b)
 	t->last[0] = 0;
 }
 
-static void rec_thr_varint(struct rec_thr *t, uint64_t v)
+void rec_uleb128(struct buf *b, uint64_t v)
 {
 	unsigned char out[10];
 	size_t n = 0;
@@ -23,7 +23,12 @@ static void rec_thr_varint(struct rec_thr *t, uint64_t v)
 			out[n] |= 0x80;
 		n++;
 	} while (v);
-	buf_add(t->b, out, n);
+	buf_add(b, out, n);
+}
+
+static void rec_thr_varint(struct rec_thr *t, uint64_t v)
+{
+	rec_uleb128(t->b, v);
 }
 
 static uint64_t rec_thr_zigzag(int64_t v)

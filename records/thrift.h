@@ -42,6 +42,9 @@ struct rec_thr {
 
 void rec_thr_init(struct rec_thr *t, struct buf *b);
 
+/* Appends V as an unsigned LEB128 varint (Thrift's and Parquet's). */
+void rec_uleb128(struct buf *b, uint64_t v);
+
 void rec_thr_i32(struct rec_thr *t, int id, int32_t v);
 void rec_thr_i64(struct rec_thr *t, int id, int64_t v);
 void rec_thr_bool(struct rec_thr *t, int id, bool v);

@@ -4,7 +4,6 @@
  * value is an empty field; a field with a comma, quote, CR or LF is quoted
  * with its quotes doubled.  Rows end in CRLF, as RFC 4180 says.
  */
-#include <inttypes.h>
 #include <string.h>
 
 #include "writer.h"
@@ -29,26 +28,15 @@ static void csv_put(struct buf *b, const char *p, size_t n)
 	buf_add(b, "\"", 1);
 }
 
+/* A value as text; null (and NaN, infinities) as an empty field. */
 static void csv_value(struct buf *b, const struct rec_value *v)
 {
 	char num[32];
+	const char *p;
+	size_t n;
 
-	switch (v->type) {
-	case REC_NULL:
-		break;
-	case REC_BOOL:
-		buf_puts(b, v->b ? "true" : "false");
-		break;
-	case REC_INT:
-		buf_printf(b, "%" PRId64, v->i);
-		break;
-	case REC_DOUBLE:
-		if (rec_double_text(v->d, num) && strcmp(num, "null"))
-			buf_puts(b, num);
-		break;
-	default:
-		csv_put(b, v->s.p, v->s.n);
-	}
+	if (rec_value_text(v, num, &p, &n) && !(v->type == REC_DOUBLE && strcmp(p, "null") == 0))
+		csv_put(b, p, n);
 }
 
 static int csv_open(struct rec_writer *w)

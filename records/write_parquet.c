@@ -17,8 +17,6 @@
  * per column chunk.
  */
 #include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,15 +149,8 @@ static int pq_dict_rehash(struct pq_col *c)
 
 static int pq_dict_new_entry(struct pq_col *c, const char *p, size_t n, uint32_t h, size_t slot)
 {
-	if (c->nents == c->ents_cap) {
-		size_t cap = c->ents_cap ? c->ents_cap * 2 : 256;
-		struct pq_dict_ent *e = realloc(c->ents, cap * sizeof(*e));
-
-		if (!e)
-			return -ENOMEM;
-		c->ents = e;
-		c->ents_cap = cap;
-	}
+	if (rec_grow(&c->ents, &c->ents_cap, c->nents, sizeof(*c->ents), 256))
+		return -ENOMEM;
 	pq_le32(&c->dict, (uint32_t)n);
 	c->ents[c->nents] = (struct pq_dict_ent){ (uint32_t)c->dict.len, (uint32_t)n, h };
 	buf_add(&c->dict, p, n);
@@ -203,42 +194,10 @@ static int pq_dict_add(struct pq_col *c, const char *p, size_t n, size_t dict_ma
 	}
 	if ((rc = pq_dict_index(c, p, n, &ix)))
 		return rc;
-	if (c->nvals >= c->idx_cap) {
-		size_t cap = c->idx_cap ? c->idx_cap * 2 : 1024;
-		uint32_t *x = realloc(c->idx, cap * sizeof(*x));
-
-		if (!x)
-			return -ENOMEM;
-		c->idx = x;
-		c->idx_cap = cap;
-	}
+	if (rec_grow(&c->idx, &c->idx_cap, c->nvals, sizeof(*c->idx), 1024))
+		return -ENOMEM;
 	c->idx[c->nvals] = ix;
 	return 0;
-}
-
-/* V as the text a string column holds, in *P / *N (NUM: scratch). */
-static bool pq_text(const struct rec_value *v, char *num, const char **p, size_t *n)
-{
-	switch (v->type) {
-	case REC_NULL:
-		return false;
-	case REC_BOOL:
-		*p = v->b ? "true" : "false";
-		*n = strlen(*p);
-		return true;
-	case REC_INT:
-		*n = (size_t)snprintf(num, 32, "%" PRId64, v->i);
-		*p = num;
-		return true;
-	case REC_DOUBLE:
-		*n = rec_double_text(v->d, num);
-		*p = num;
-		return true;
-	default:
-		*p = v->s.p;
-		*n = v->s.n;
-		return true;
-	}
 }
 
 static int pq_add_string(struct pq_col *c, const struct rec_value *v, size_t dict_max, size_t *bytes)
@@ -248,7 +207,7 @@ static int pq_add_string(struct pq_col *c, const struct rec_value *v, size_t dic
 	size_t n;
 	int rc;
 
-	if (!pq_text(v, num, &p, &n) || n > UINT32_MAX)
+	if (!rec_value_text(v, num, &p, &n) || n > UINT32_MAX)
 		return 1;	/* null */
 	if ((rc = pq_dict_add(c, p, n, dict_max)))
 		return rc;
@@ -480,14 +439,8 @@ static int pq_group_flush(struct rec_writer *w)
 
 	if (st->rows == 0)
 		return 0;
-	if (st->ngroups == st->groups_cap) {
-		size_t cap = st->groups_cap ? st->groups_cap * 2 : 8;
-
-		if (!(g = realloc(st->groups, cap * sizeof(*g))))
-			return -ENOMEM;
-		st->groups = g;
-		st->groups_cap = cap;
-	}
+	if (rec_grow(&st->groups, &st->groups_cap, st->ngroups, sizeof(*st->groups), 8))
+		return -ENOMEM;
 	g = &st->groups[st->ngroups];
 	if (!(g->chunks = calloc(st->ncols, sizeof(*g->chunks))))
 		return -ENOMEM;
