@@ -141,7 +141,7 @@ static enum rec_parse csv_header(struct rec_reader *r, struct rec_result *res)
 	st->own = true;
 	for (size_t i = 0; i < n; i++) {
 		st->name_lens[i] = r->rec.fields[i].name_len;
-		if (!(st->names[i] = strndup(r->rec.fields[i].name, st->name_lens[i])))
+		if (!(st->names[i] = rec_memdup(r->rec.fields[i].name, st->name_lens[i])))
 			return rec_reader_error(res, "out of memory");
 		st->n++;
 	}

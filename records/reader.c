@@ -38,6 +38,11 @@ int rec_reader_new(const char *format, const struct rec_reader_opts *o, struct r
 	if (!(r = calloc(1, sizeof(*r))))
 		return -ENOMEM;
 	r->ops = ops;
+	r->cap = 4096;	/* never NULL, so offsets into it are always defined */
+	if (!(r->buf = malloc(r->cap))) {
+		free(r);
+		return -ENOMEM;
+	}
 	if (o)
 		r->opts = *o;
 	if (!r->opts.max_record)
@@ -66,13 +71,15 @@ int rec_reader_feed(struct rec_reader *r, const void *p, size_t n)
 {
 	size_t pending = r->len - r->start;
 
+	if (n == 0)
+		return 0;
 	if (r->start) {
 		memmove(r->buf, r->buf + r->start, pending);
 		r->len = pending;
 		r->start = 0;
 	}
 	if (r->len + n > r->cap) {
-		size_t cap = r->cap ? r->cap : 4096;
+		size_t cap = r->cap;
 		char *b;
 
 		while (cap < r->len + n)

@@ -74,6 +74,18 @@ char *rec_arena_dup(struct rec_arena *a, const void *p, size_t n)
 	return d;
 }
 
+char *rec_memdup(const void *p, size_t n)
+{
+	char *d = malloc(n + 1);
+
+	if (!d)
+		return NULL;
+	if (n)
+		memcpy(d, p, n);
+	d[n] = '\0';
+	return d;
+}
+
 void rec_arena_reset(struct rec_arena *a)
 {
 	struct rec_arena_block *b = a->head;

@@ -64,6 +64,8 @@ void *rec_arena_alloc(struct rec_arena *a, size_t n);
 /* A NUL-terminated copy of P[0..N) in the arena. */
 char *rec_arena_dup(struct rec_arena *a, const void *p, size_t n);
 void rec_arena_reset(struct rec_arena *a);
+/* A malloc'd NUL-terminated copy of P[0..N) (which may hold NULs), or NULL. */
+char *rec_memdup(const void *p, size_t n);
 void rec_arena_free(struct rec_arena *a);
 
 void rec_init(struct record *r);

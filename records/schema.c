@@ -116,7 +116,7 @@ int rec_schema_add(struct rec_schema *s, const char *name, size_t len, enum rec_
 	}
 	if (rec_grow(&s->cols, &s->cap, s->n, sizeof(*s->cols), 8))
 		return -ENOMEM;
-	if (!(s->cols[s->n].name = strndup(name, len)))
+	if (!(s->cols[s->n].name = rec_memdup(name, len)))
 		return -ENOMEM;
 	s->cols[s->n].name_len = len;
 	s->cols[s->n].type = t;

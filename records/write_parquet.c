@@ -342,6 +342,8 @@ static int pq_data_page(struct rec_writer *w, struct pq_col *c, struct pq_chunk 
 	if (k->dict) {
 		buf_add(pg, &wb, 1);
 		pq_hybrid(pg, NULL, c->idx + s->v0, s->v1 - s->v0, width);
+	} else if (s->v1 == s->v0) {
+		/* all null: no values (and maybe no vals buffer) */
 	} else if (c->type == PQ_BOOLEAN) {
 		pq_bool_pack(pg, (const uint8_t *)c->vals.p + s->b0, s->v1 - s->v0);
 	} else {
