@@ -109,6 +109,31 @@ enum rec_parse rec_reader_error(struct rec_result *res, const char *fmt, ...)
 	return REC_PARSE_ERROR;
 }
 
+/* Where a csv scan is: a quote opens a quoted field only at a field's
+ * start, and a quote right after the closing one is an escaped quote. */
+enum {
+	REC_Q_FIELD_START,	/* after a comma or at the row's start (0: reset) */
+	REC_Q_UNQUOTED,		/* in a field that did not start with a quote */
+	REC_Q_IN,		/* in a quoted field */
+	REC_Q_CLOSED,		/* right after a quote that may close the field */
+};
+
+static uint8_t rec_quote_next(uint8_t q, char c)
+{
+	switch (q) {
+	case REC_Q_IN:
+		return c == '"' ? REC_Q_CLOSED : REC_Q_IN;
+	case REC_Q_CLOSED:
+		return c == '"' ? REC_Q_IN : c == ',' ? REC_Q_FIELD_START : REC_Q_UNQUOTED;
+	case REC_Q_FIELD_START:
+		if (c == '"')
+			return REC_Q_IN;
+		/* fall through */
+	default:
+		return c == ',' ? REC_Q_FIELD_START : REC_Q_UNQUOTED;
+	}
+}
+
 /* Searches the pending input for the end of a record; its length (line end
  * excluded) in *n and true when found. */
 static bool rec_reader_scan(struct rec_reader *r, size_t *n)
@@ -119,16 +144,32 @@ static bool rec_reader_scan(struct rec_reader *r, size_t *n)
 	for (; r->scan < pending; r->scan++) {
 		char c = p[r->scan];
 
-		if (c == '"' && r->ops->quoted)
-			r->in_quote = !r->in_quote;
-		else if (c == '\n' && !r->in_quote) {
+		if (c == '\n' && r->quote != REC_Q_IN) {
 			*n = r->scan;
 			return true;
-		} else if (c == '\n') {
-			r->scan_lines++;
 		}
+		if (c == '\n')
+			r->scan_lines++;
+		else if (r->ops->quoted)
+			r->quote = rec_quote_next(r->quote, c);
 	}
 	return false;
+}
+
+/* Skips a UTF-8 byte order mark at the very start; false while the input
+ * is too short to tell. */
+static bool rec_reader_bom(struct rec_reader *r)
+{
+	size_t pending = r->len - r->start;
+
+	if (r->bom_checked)
+		return true;
+	if (pending < 3 && !r->eof && memcmp(r->buf + r->start, "\xef\xbb\xbf", pending) == 0)
+		return false;
+	if (pending >= 3 && memcmp(r->buf + r->start, "\xef\xbb\xbf", 3) == 0)
+		r->start += 3;
+	r->bom_checked = true;
+	return true;
 }
 
 /* Consumes the record's N bytes and its line end. */
@@ -138,7 +179,7 @@ static void rec_reader_consume(struct rec_reader *r, size_t n, bool line_end)
 	r->line += r->scan_lines + 1;
 	r->scan = 0;
 	r->scan_lines = 0;
-	r->in_quote = false;
+	r->quote = REC_Q_FIELD_START;
 }
 
 /* The pending input passed max_record without an end: an error result,
@@ -162,7 +203,11 @@ static int rec_reader_too_long(struct rec_reader *r, struct rec_result *res)
  * REC_RESULT_ERROR when it is too long. */
 static int rec_reader_take(struct rec_reader *r, const char **p, size_t *n, struct rec_result *res)
 {
-	bool found = rec_reader_scan(r, n);
+	bool found;
+
+	if (!rec_reader_bom(r))
+		return 0;
+	found = rec_reader_scan(r, n);
 
 	if (!found && !r->eof) {
 		if (r->skipping) {	/* drop what was scanned of the long record */

@@ -7,7 +7,8 @@
  * span any number of feeds.  It buffers only the pending partial record
  * plus the last feed; a record longer than max_record becomes an error and
  * is skipped.  A record that cannot be read is an error result (message and
- * raw bytes) and reading goes on with the next one.
+ * raw bytes) and reading goes on with the next one.  A UTF-8 byte order
+ * mark at the start of the input is skipped.
  *
  * Formats are a table (struct rec_reader_ops): adding one is one file and
  * one row in reader.c.  Not thread-safe; one owner per reader.
@@ -67,7 +68,8 @@ struct rec_reader {
 	char *buf;		/* pending input is buf[start..len) */
 	size_t start, len, cap;
 	size_t scan;		/* pending bytes already searched for a record end */
-	bool in_quote;		/* the scan stopped inside a quoted field */
+	uint8_t quote;		/* where the scan stopped: REC_Q_* in reader.c */
+	bool bom_checked;	/* a leading UTF-8 byte order mark was looked for */
 	uint64_t scan_lines;	/* newlines inside the scanned part */
 	bool skipping;		/* dropping the rest of an over-long record */
 	bool eof;

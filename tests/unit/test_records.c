@@ -287,6 +287,38 @@ static void csv_wrong_field_count(void)
 	      "E line 8: unterminated quoted field |1,\"open|\n");
 }
 
+static void csv_quote_inside_unquoted_field(void)
+{
+	/* a quote that does not start a field is a plain character: it must
+	 * not swallow the following rows */
+	READS("csv", NULL, "a,b\n5 \"inch\",x\n2,\"q\"\"\"\n3,y\n",
+	      "R {\"a\":\"5 \\\"inch\\\"\",\"b\":\"x\"}\nR {\"a\":\"2\",\"b\":\"q\\\"\"}\n"
+	      "R {\"a\":\"3\",\"b\":\"y\"}\n");
+}
+
+static void byte_order_mark_skipped(void)
+{
+	const char *in = "\xef\xbb\xbf" "a,b\n1,2\n";
+
+	for (size_t k = 0; k <= strlen(in); k++) {
+		char *got = read_all("csv", NULL, in, strlen(in), 0, k);
+
+		CHECK_STR(got, "R {\"a\":\"1\",\"b\":\"2\"}\n");
+		free(got);
+	}
+	READS("jsonl", NULL, "\xef\xbb\xbf{\"a\":1}\n\xef\xbb\xbf{}\n",
+	      "R {\"a\":1}\nE line 2: not a JSON object |\xef\xbb\xbf{}|\n");
+}
+
+static void csv_nul_in_header(void)
+{
+	static const char in[] = "a\0b,c\n1,2\n";
+	char *got = read_all("csv", NULL, in, sizeof(in) - 1, 3, 0);
+
+	CHECK(got && strcmp(got, "R {\"a\\u0000b\":\"1\",\"c\":\"2\"}\n") == 0);
+	free(got);
+}
+
 static void csv_given_columns(void)
 {
 	const char *cols[] = { "x", "y" };
@@ -908,6 +940,9 @@ int main(void)
 	RUN(csv_quotes_and_crlf);
 	RUN(csv_newline_split_across_feeds);
 	RUN(csv_wrong_field_count);
+	RUN(csv_quote_inside_unquoted_field);
+	RUN(byte_order_mark_skipped);
+	RUN(csv_nul_in_header);
 	RUN(csv_given_columns);
 	RUN(csv_type_inference);
 	RUN(jsonl_writer_bytes);
