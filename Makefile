@@ -40,8 +40,9 @@ ALL_LIBS   = -pthread $(PKG_LIBS) $(INI_LIBS) $(BZ2_LIBS)
 UTIL_SRC    := $(wildcard util/*.c)
 BACKEND_SRC := $(wildcard backend/*.c)
 CACHE_SRC   := $(wildcard cache/*.c)
+REC_SRC     := $(wildcard records/*.c)
 FS_SRC      := $(filter-out fs/flowctl.c fs/reassemble.c,$(wildcard fs/*.c))
-LIB_OBJ     := $(UTIL_SRC:.c=.o) $(BACKEND_SRC:.c=.o) $(CACHE_SRC:.c=.o)
+LIB_OBJ     := $(UTIL_SRC:.c=.o) $(BACKEND_SRC:.c=.o) $(CACHE_SRC:.c=.o) $(REC_SRC:.c=.o)
 FS_OBJ      := $(FS_SRC:.c=.o)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:.c=)
@@ -88,6 +89,9 @@ flowctl: fs/flowctl.o fs/reassemble.o libflowfs.a
 tests/unit/test_%: tests/unit/test_%.c tests/unit/unit.h libflowfs.a .cflags
 	$(CC) $(ALL_CFLAGS) -o $@ $< libflowfs.a $(ALL_LIBS)
 
+tests/e2e/recconv: tests/e2e/recconv.c libflowfs.a .cflags
+	$(CC) $(ALL_CFLAGS) -o $@ $< libflowfs.a $(ALL_LIBS)
+
 tests/fuzz/obj/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
@@ -129,7 +133,7 @@ run:
 	@$(MAKE) --no-print-directory all
 	@sh contrib/demo.sh
 
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) tests/e2e/recconv
 
 check: test-deps
 	@$(MAKE) --no-print-directory all unit
@@ -170,5 +174,5 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -f flowfs flowctl libflowfs.a */*.o .cflags $(UNIT_BIN) $(FUZZ_BIN) tests/fuzz/libflowfs-fuzz.a
+	rm -f flowfs flowctl libflowfs.a */*.o .cflags $(UNIT_BIN) $(FUZZ_BIN) tests/fuzz/libflowfs-fuzz.a tests/e2e/recconv
 	rm -rf tests/fuzz/obj tests/fuzz/work

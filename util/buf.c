@@ -33,7 +33,7 @@ char *buf_steal(struct buf *b, size_t *len)
 	return p;
 }
 
-static bool buf_reserve(struct buf *b, size_t more)
+bool buf_reserve(struct buf *b, size_t more)
 {
 	if (b->oom)
 		return false;

@@ -21,6 +21,8 @@ struct buf {
 void buf_init(struct buf *b);
 void buf_free(struct buf *b);			/* frees p, keeps b reusable */
 char *buf_steal(struct buf *b, size_t *len);	/* caller owns the result (never NULL unless oom) */
+/* Room for MORE bytes after len (and the NUL); false (oom) if not. */
+bool buf_reserve(struct buf *b, size_t more);
 void buf_add(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
