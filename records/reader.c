@@ -182,15 +182,22 @@ static void rec_reader_consume(struct rec_reader *r, size_t n, bool line_end)
 	r->quote = REC_Q_FIELD_START;
 }
 
-/* The pending input passed max_record without an end: an error result,
- * and the rest of the record is dropped as it comes. */
-static int rec_reader_too_long(struct rec_reader *r, struct rec_result *res)
+/* The error result of the over-long record the scan is in. */
+static int rec_reader_long_error(struct rec_reader *r, struct rec_result *res)
 {
 	res->line = r->line + 1;
 	res->raw = r->buf + r->start;
 	res->raw_len = r->scan < 256 ? r->scan : 256;
 	snprintf(res->msg, sizeof(res->msg), "line %llu: record longer than %zu bytes (first 256 kept)",
 		 (unsigned long long)res->line, r->opts.max_record);
+	return REC_RESULT_ERROR;
+}
+
+/* The pending input passed max_record without an end: an error result,
+ * and the rest of the record is dropped as it comes. */
+static int rec_reader_too_long(struct rec_reader *r, struct rec_result *res)
+{
+	rec_reader_long_error(r, res);
 	r->line += r->scan_lines;
 	r->scan_lines = 0;
 	r->start += r->scan;
@@ -221,6 +228,11 @@ static int rec_reader_take(struct rec_reader *r, const char **p, size_t *n, stru
 		*n = r->len - r->start;
 		if (*n == 0 && !r->skipping)
 			return 0;
+	}
+	if (!r->skipping && *n > r->opts.max_record) {	/* it came in one feed */
+		rec_reader_long_error(r, res);
+		rec_reader_consume(r, *n, found);
+		return REC_RESULT_ERROR;
 	}
 	*p = r->buf + r->start;
 	res->line = r->line + 1;

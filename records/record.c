@@ -62,10 +62,9 @@ void *rec_arena_alloc(struct rec_arena *a, size_t n)
 	return p;
 }
 
-char *rec_arena_dup(struct rec_arena *a, const void *p, size_t n)
+/* P[0..N) and a NUL into D (room for N + 1 bytes); D, NULL-safe. */
+static char *rec_copy_nul(char *d, const void *p, size_t n)
 {
-	char *d = rec_arena_alloc(a, n + 1);
-
 	if (!d)
 		return NULL;
 	if (n)
@@ -74,16 +73,14 @@ char *rec_arena_dup(struct rec_arena *a, const void *p, size_t n)
 	return d;
 }
 
+char *rec_arena_dup(struct rec_arena *a, const void *p, size_t n)
+{
+	return rec_copy_nul(rec_arena_alloc(a, n + 1), p, n);
+}
+
 char *rec_memdup(const void *p, size_t n)
 {
-	char *d = malloc(n + 1);
-
-	if (!d)
-		return NULL;
-	if (n)
-		memcpy(d, p, n);
-	d[n] = '\0';
-	return d;
+	return rec_copy_nul(malloc(n + 1), p, n);
 }
 
 void rec_arena_reset(struct rec_arena *a)

@@ -56,6 +56,11 @@ struct pq_col {
 	uint32_t *idx;			/* the entry of each value */
 	size_t idx_cap;
 	bool no_dict;			/* the dictionary outgrew its bounds */
+	struct pq_minmax {		/* int64 and double columns */
+		bool set;
+		int64_t imin, imax;
+		double dmin, dmax;	/* NaN left out */
+	} mm;
 };
 
 struct pq_chunk {			/* what the footer says of a column chunk */
@@ -63,6 +68,7 @@ struct pq_chunk {			/* what the footer says of a column chunk */
 	int64_t comp, uncomp;		/* page headers included */
 	int64_t nvalues, nulls;
 	bool dict;
+	struct pq_minmax mm;
 };
 
 struct pq_group {
@@ -232,6 +238,26 @@ static bool pq_int(enum rec_col_type t, const struct rec_value *v, int64_t *i)
 }
 
 /* V appended to a fixed-size column: 0, or 1 when it is written as null. */
+static void pq_minmax_int(struct pq_minmax *m, int64_t i)
+{
+	if (!m->set || i < m->imin)
+		m->imin = i;
+	if (!m->set || i > m->imax)
+		m->imax = i;
+	m->set = true;
+}
+
+static void pq_minmax_double(struct pq_minmax *m, double d)
+{
+	if (d != d)
+		return;
+	if (!m->set || d < m->dmin)
+		m->dmin = d;
+	if (!m->set || d > m->dmax)
+		m->dmax = d;
+	m->set = true;
+}
+
 static int pq_add_fixed(struct pq_col *c, const struct rec_value *v, size_t *bytes)
 {
 	unsigned char le[8];
@@ -252,10 +278,12 @@ static int pq_add_fixed(struct pq_col *c, const struct rec_value *v, size_t *byt
 			return 1;
 		d = v->type == REC_INT ? (double)v->i : v->d;
 		memcpy(&u, &d, 8);
+		pq_minmax_double(&c->mm, d);
 	} else {
 		if (!pq_int(c->col->type, v, &i))
 			return 1;
 		u = (uint64_t)i;
+		pq_minmax_int(&c->mm, i);
 	}
 	for (int k = 0; k < 8; k++)
 		le[k] = (unsigned char)(u >> (8 * k));
@@ -408,6 +436,7 @@ static void pq_col_reset(struct pq_col *c)
 	c->dict.len = 0;
 	c->nents = 0;
 	c->no_dict = false;
+	c->mm.set = false;
 	if (c->slots)
 		memset(c->slots, 0, c->nslots * sizeof(*c->slots));
 }
@@ -419,6 +448,7 @@ static int pq_chunk_write(struct rec_writer *w, struct pq_col *c, struct pq_chun
 	k->nvalues = (int64_t)rows;
 	k->nulls = (int64_t)(rows - c->nvals);
 	k->dict = pq_use_dict(c);
+	k->mm = c->mm;
 	k->dict_off = -1;
 	if (k->dict) {
 		k->dict_off = pq_offset(w);
@@ -498,6 +528,36 @@ static void pq_footer_schema(struct rec_thr *t, const struct rec_schema *s)
 		pq_footer_column(t, &s->cols[c]);
 }
 
+/* 8 bytes little-endian of an int64 or a double (PLAIN). */
+static void pq_stat_value(struct rec_thr *t, int id, bool is_double, int64_t i, double d)
+{
+	unsigned char le[8];
+	uint64_t u = (uint64_t)i;
+
+	if (is_double)
+		memcpy(&u, &d, 8);
+	for (int k = 0; k < 8; k++)
+		le[k] = (unsigned char)(u >> (8 * k));
+	rec_thr_binary(t, id, le, 8);
+}
+
+/* Statistics: null_count, and min_value / max_value of int64, timestamp
+ * and double columns (a zero min as -0.0, a zero max as +0.0, as the
+ * format asks). */
+static void pq_footer_stats(struct rec_thr *t, const struct rec_column *col, const struct pq_chunk *k)
+{
+	bool is_double = pq_type_of(col->type) == PQ_DOUBLE;
+	double dmin = k->mm.dmin == 0 ? -0.0 : k->mm.dmin, dmax = k->mm.dmax == 0 ? 0.0 : k->mm.dmax;
+
+	rec_thr_struct(t, 12);
+	rec_thr_i64(t, 3, k->nulls);
+	if (k->mm.set) {
+		pq_stat_value(t, 5, is_double, k->mm.imax, dmax);
+		pq_stat_value(t, 6, is_double, k->mm.imin, dmin);
+	}
+	rec_thr_end(t);
+}
+
 static void pq_footer_chunk(struct rec_thr *t, const struct rec_writer *w, const struct rec_column *col,
 			    const struct pq_chunk *k)
 {
@@ -519,9 +579,7 @@ static void pq_footer_chunk(struct rec_thr *t, const struct rec_writer *w, const
 	rec_thr_i64(t, 9, k->data_off);
 	if (k->dict)
 		rec_thr_i64(t, 11, k->dict_off);
-	rec_thr_struct(t, 12);			/* Statistics */
-	rec_thr_i64(t, 3, k->nulls);		/* null_count */
-	rec_thr_end(t);
+	pq_footer_stats(t, col, k);
 	rec_thr_end(t);
 	rec_thr_end(t);
 }
@@ -556,6 +614,12 @@ static int pq_footer(struct rec_writer *w)
 	rec_thr_i64(&t, 3, st->total_rows);
 	pq_footer_groups(&t, w);
 	rec_thr_binary(&t, 6, by, strlen(by));
+	rec_thr_list(&t, 7, REC_THR_STRUCT, w->schema->n);	/* column_orders */
+	for (size_t c = 0; c < w->schema->n; c++) {
+		rec_thr_elem_struct(&t);
+		rec_thr_empty(&t, 1);	/* TYPE_ORDER: TypeDefinedOrder */
+		rec_thr_end(&t);
+	}
 	rec_thr_end(&t);
 	len = w->buf.len - start;
 	for (int i = 0; i < 4; i++)

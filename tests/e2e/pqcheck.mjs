@@ -5,7 +5,9 @@
 //            as DuckDB's parquet_metadata() sees it;
 //   csv:     DuckDB read_csv(header=true, all_varchar=true);
 //   jsonl:   DuckDB read_json_objects() (each line as JSON text) and
-//            read_json(format='newline_delimited') for its types.
+//            read_json(format='newline_delimited') for its types;
+//   sql:     pqcheck.mjs sql FILE QUERY: QUERY's rows, FILE as table t
+//            (a Parquet file), every value cast to text.
 // Cells are tagged: ["I","123"] int64 (exact, as text), ["D",1.5] double,
 // ["B",true], ["S","text"], ["T","µs since the epoch"], null.
 import { execFileSync } from 'node:child_process';
@@ -92,16 +94,22 @@ async function hyparquet() {
 
 async function duckMeta() {
   const m = (await q(`SELECT row_group_id, path_in_schema, compression, encodings,
-      dictionary_page_offset IS NOT NULL AS dict FROM parquet_metadata(${lit})`)).getRowObjectsJson();
+      dictionary_page_offset IS NOT NULL AS dict, stats_min_value, stats_max_value, type
+      FROM parquet_metadata(${lit})`)).getRowObjectsJson();
   return {
     row_groups: new Set(m.map((r) => r.row_group_id)).size,
     codecs: [...new Set(m.map((r) => r.compression))],
     dict_columns: [...new Set(m.filter((r) => r.dict).map((r) => r.path_in_schema))],
+    // every INT64 / DOUBLE chunk with a value has its min and max
+    stats: m.every((r) => !['INT64', 'DOUBLE'].includes(r.type) || r.stats_min_value !== null),
   };
 }
 
 const out = {};
-if (format === 'parquet') {
+if (format === 'sql') {
+  await q(`CREATE VIEW t AS SELECT * FROM read_parquet(${lit})`);
+  out.rows = (await q(process.argv[4])).getRows().map((r) => r.map((v) => (v === null ? null : String(v))));
+} else if (format === 'parquet') {
   out.duckdb = await duck(`read_parquet(${lit})`);
   out.meta = await duckMeta();
   out.hyparquet = await hyparquet();

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../records/envelope.h"
@@ -106,11 +107,19 @@ static int conv_slurp(struct conv *c)
 	return n < 0 || c->input.oom ? -1 : 0;
 }
 
+static int64_t conv_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void conv_error(struct conv *c, const struct rec_result *res)
 {
 	struct rec_envelope e = {
 		.error = res->msg, .flow = "recconv", .source = "stdin", .line = res->line,
-		.time_us = 0, .raw = res->raw, .raw_len = res->raw_len,
+		.time_us = conv_now(), .raw = res->raw, .raw_len = res->raw_len,
 	};
 	struct buf b;
 

@@ -244,6 +244,10 @@ static void jsonl_record_too_long(void)
 	CHECK(got && strncmp(got, "E line 1: record longer than 64 bytes", 37) == 0);
 	CHECK(strstr(got, "|\nR {\"b\":2}\n") != NULL);
 	free(got);
+	got = read_all("jsonl", &o, in, strlen(in), 0, strlen(in));	/* in one feed */
+	CHECK(got && strncmp(got, "E line 1: record longer than 64 bytes", 37) == 0);
+	CHECK(strstr(got, "|\nR {\"b\":2}\n") != NULL);
+	free(got);
 }
 
 /* ---- csv reader ---- */
