@@ -58,7 +58,7 @@ static int cmd_retry(struct cache *c, const char *flow, struct buf *a)
 static int cmd_pending(struct cache *c, int64_t mark, struct buf *a)
 {
 	int64_t pending = db_int(c, "SELECT count(*) FROM objects WHERE id <= ? AND state IN "
-				 "('sealing', 'queued')", "i", mark);
+				 "('sealing', 'queued', 'split')", "i", mark);
 	/* failed deliveries, which flowctl retry sends again; and files not
 	 * delivered because a write failed (their writers got the error) */
 	int64_t failed = db_int(c, "SELECT count(*) FROM objects WHERE id <= ? AND state = 'failed' "
@@ -77,7 +77,7 @@ static int cmd_pending(struct cache *c, int64_t mark, struct buf *a)
 		     "o.kind, o.state, d.sink, d.state, d.last_error, d.next_try, d.attempts, o.error "
 		     "FROM objects o JOIN flows f ON f.id = o.flow "
 		     "LEFT JOIN deliveries d ON d.object = o.id AND d.state != 'delivered' "
-		     "WHERE o.id <= ? AND o.state IN ('sealing', 'queued', 'failed') "
+		     "WHERE o.id <= ? AND o.state IN ('sealing', 'queued', 'split', 'failed') "
 		     "ORDER BY o.id LIMIT 20", "i", mark);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *err = (const char *)sqlite3_column_text(st, 6);
@@ -112,7 +112,8 @@ static void table_flows(struct cache *c, struct buf *a)
 		int64_t n[4];
 		static const char *const q[] = {
 			"SELECT count(*) FROM objects WHERE flow = ? AND state IN ('staging', 'held') AND kind = 'upload'",
-			"SELECT count(*) FROM objects WHERE flow = ? AND state IN ('sealing', 'queued')",
+			"SELECT count(*) FROM objects WHERE flow = ? AND state IN ('sealing', 'queued', 'split') "
+			"AND kind != 'derived'",
 			"SELECT count(*) FROM objects WHERE flow = ? AND state = 'delivered'",
 			"SELECT count(*) FROM objects WHERE flow = ? AND state = 'failed'",
 		};

@@ -40,7 +40,8 @@ static const char schema[] =
 	"  mode INT NOT NULL, uid INT NOT NULL, gid INT NOT NULL,"
 	"  mtime REAL NOT NULL, ctime REAL NOT NULL, created REAL NOT NULL,"
 	"  sealed REAL, done REAL,"
-	"  stream INT, part INT, seq INT, packed TEXT, psize INT, psha256 TEXT, error TEXT);"
+	"  stream INT, part INT, seq INT, packed TEXT, psize INT, psha256 TEXT, error TEXT,"
+	"  parent INT, dkey TEXT, compress TEXT);"
 	"CREATE INDEX IF NOT EXISTS objects_stream ON objects(stream, state);"
 	"CREATE TABLE IF NOT EXISTS streams("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT, flow TEXT NOT NULL, dir TEXT NOT NULL,"
@@ -69,14 +70,20 @@ static const char schema[] =
 	"  PRIMARY KEY(object, sink, idx));"
 	"CREATE TABLE IF NOT EXISTS sinks("
 	"  name TEXT PRIMARY KEY, last_success REAL, last_error TEXT, last_error_at REAL);"
+	"CREATE TABLE IF NOT EXISTS schemas(flow TEXT PRIMARY KEY, text TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS record_counts("
+	"  flow TEXT NOT NULL, source TEXT NOT NULL, rin INT NOT NULL DEFAULT 0,"
+	"  rout INT NOT NULL DEFAULT 0, rerr INT NOT NULL DEFAULT 0, PRIMARY KEY(flow, source));"
 	"CREATE TABLE IF NOT EXISTS seq("
 	"  flow TEXT NOT NULL, name TEXT NOT NULL, n INT NOT NULL, PRIMARY KEY(flow, name));";
 
 /* Columns added after the first release, for spools made before them:
- * packed form's size and hash (size and sha256 are the file's own), and
- * why an upload failed.  Added when missing. */
+ * packed form's size and hash (size and sha256 are the file's own), why an
+ * upload failed, and what records made of an object (its parent, key and
+ * compression).  Added when missing. */
 static const char *const added_columns[][2] = {
 	{ "psize", "INT" }, { "psha256", "TEXT" }, { "error", "TEXT" },
+	{ "parent", "INT" }, { "dkey", "TEXT" }, { "compress", "TEXT" },
 };
 
 static int db_migrate(sqlite3 *db, char **msg)
@@ -100,6 +107,9 @@ static int db_migrate(sqlite3 *db, char **msg)
 			 added_columns[i][1]);
 		rc = sqlite3_exec(db, sql, NULL, NULL, msg);
 	}
+	if (rc == SQLITE_OK)	/* on the added columns */
+		rc = sqlite3_exec(db, "CREATE INDEX IF NOT EXISTS objects_parent ON objects(parent) "
+				  "WHERE parent IS NOT NULL", NULL, NULL, msg);
 	return rc;
 }
 

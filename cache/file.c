@@ -34,7 +34,8 @@ bool obj_has_data(const char *state)
 {
 	return strcmp(state, "staging") == 0 || strcmp(state, "sealing") == 0 ||
 	       strcmp(state, "held") == 0 || strcmp(state, "queued") == 0 ||
-	       strcmp(state, "failed") == 0 || strcmp(state, "delivered") == 0;
+	       strcmp(state, "failed") == 0 || strcmp(state, "delivered") == 0 ||
+	       strcmp(state, "split") == 0;
 }
 
 /* The first failure of OO's writes: WHAT ("write") failed with RC. */

@@ -15,6 +15,8 @@
  *   delivered  every sink has it; while listed (`retain`, or until the
  *              spool needs the room) its file as written stays, so it
  *              reads back; its packed form is gone
+ *   split      read as records (convert.c): its outputs, derived objects
+ *              (parent = its id), are delivered in its stead
  *   failed     no delivery pending and at least one failed permanently
  *   cancelled  unlinked or replaced before delivery
  *   discarded  still open when the daemon died: never acknowledged
@@ -291,8 +293,20 @@ void object_seal(struct cache *c, int64_t id, uint64_t size, double mtime, const
  * out of memory. */
 bool ids_push(int64_t **v, size_t *n, size_t *cap, int64_t id);
 int object_queue_deliveries(struct cache *c, int64_t id);	/* caller holds lock */
+/* Held object ID is visible now: to its sinks, or (records) to the packer
+ * to be converted.  Lock held; 0 or the db's -errno. */
+int object_release(struct cache *c, int64_t id);
+
+/* convert.c: the records stage (see there) */
+bool convert_wanted(const struct flow *f, const char *rel, bool chunk);	/* it reads records */
+/* Converts sealing object ID into its outputs, queued for the packer;
+ * then it is 'split'.  Lock NOT held.  0 or -errno (nothing is left: it
+ * is converted again). */
+int convert_object(struct cache *c, int64_t id);
 
 /* worker.c */
+/* Object ID's state from its outputs' (split, delivered or failed); lock held. */
+void parent_settle(struct cache *c, int64_t id);
 void *worker_main(void *arg);
 void *timer_main(void *arg);
 /* The timer's turn: objects whose sealing failed for now go back to the
@@ -360,5 +374,19 @@ struct tmpl_vars {
  * or -ENAMETOOLONG. */
 int tmpl_render(const char *tmpl, const struct tmpl_vars *v, char *out, size_t outlen);
 bool tmpl_has_fields(const char *tmpl);	/* it has a <FIELD:...> token */
+
+/* worker.c: keys */
+struct obj_vars {			/* what an object's key is rendered from */
+	struct tmpl_vars v;		/* points into the fields below */
+	struct flow *f;
+	bool chunk;			/* a stream chunk (or made from one) */
+	char rel[4096];			/* its path in the flow: <PATH>, <STREAM> */
+	char host[256];
+};
+int object_vars(struct cache *c, int64_t id, struct obj_vars *ov);	/* lock held; -ENOENT */
+/* OV's key by its flow's template (filename or uploads), without a sink's
+ * prefix; -EINVAL or -ENAMETOOLONG with ERR saying why. */
+int object_key(const struct obj_vars *ov, char *out, size_t outlen, char *err, size_t errlen);
+
 
 #endif

@@ -440,7 +440,33 @@ static int cancel_rows(struct cache *c, int64_t id)
 	if (rc == 0)
 		rc = db_exec(c, "UPDATE deliveries SET state = 'cancelled' WHERE object = ? AND "
 			     "state != 'inflight'", "i", id);
+	/* what its records made, not yet delivered, goes with it */
+	if (rc == 0)
+		rc = db_exec(c, "UPDATE deliveries SET state = 'cancelled' WHERE state != 'inflight' AND "
+			     "state != 'delivered' AND object IN (SELECT id FROM objects WHERE parent = ?)",
+			     "i", id);
+	if (rc == 0)
+		rc = db_exec(c, "UPDATE objects SET state = 'cancelled', done = ? WHERE parent = ? AND "
+			     "state IN ('staging','sealing','held','queued','failed')", "di", now_real(), id);
 	return db_end(c, rc);
+}
+
+/* The data of PARENT's cancelled outputs that no worker is sending. */
+static void cancel_children_data(struct cache *c, int64_t parent)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM objects o WHERE parent = ? AND state = 'cancelled' "
+				   "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.object = o.id AND "
+				   "d.state = 'inflight')", "i", parent);
+	int64_t *v = NULL;
+	size_t n = 0, cap = 0;
+
+	while (st && sqlite3_step(st) == SQLITE_ROW && ids_push(&v, &n, &cap, sqlite3_column_int64(st, 0)))
+		;
+	if (st)
+		sqlite3_reset(st);
+	for (size_t i = 0; i < n; i++)
+		cache_unlink_data(c, v[i], DATA_ALL);
+	free(v);
 }
 
 int obj_unlist(struct cache *c, int64_t id)
@@ -460,7 +486,7 @@ int obj_cancel(struct cache *c, int64_t id)
 	int64_t inflight = db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? "
 				  "AND state = 'inflight'", "i", id);
 	bool pending = db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND state IN "
-			      "('staging','sealing','held','queued','failed')", "i", id) > 0;
+			      "('staging','sealing','held','queued','split','failed')", "i", id) > 0;
 	int rc;
 
 	if (!pending)	/* delivered */
@@ -470,6 +496,7 @@ int obj_cancel(struct cache *c, int64_t id)
 		return rc;
 	if (inflight == 0 && !open_obj_find(c, id))
 		cache_unlink_data(c, id, DATA_ALL);
+	cancel_children_data(c, id);
 	log_debug("spool", "object %lld cancelled", (long long)id);
 	return 0;
 }
@@ -532,7 +559,7 @@ void held_release(struct cache *c)
 		}
 		sqlite3_reset(s);
 		for (size_t i = 0; i < n; i++)
-			if (object_queue_deliveries(c, ids[i]) != 0)
+			if (object_release(c, ids[i]) != 0)
 				c->held_retry = true;
 	} while (seen == 256);
 }
@@ -613,7 +640,7 @@ static int rename_locked(struct cache *c, const struct cpath *a, const struct cp
 		    b->dir, b->name, now_real(), ra.id))
 		return -EIO;
 	if (strcmp(ra.state, "held") == 0 && !path_hidden(b->rel) &&
-	    object_queue_deliveries(c, ra.id) != 0)
+	    object_release(c, ra.id) != 0)
 		c->held_retry = true;	/* renamed all the same: the timer queues it */
 	return 0;
 }

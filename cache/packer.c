@@ -269,20 +269,40 @@ static int record_parts(struct cache *c, int64_t id, const struct packed *pk, bo
 	return db_end(c, rc);
 }
 
-/* A sealed object goes to its sinks, or waits while its path is hidden. */
-static int hold_or_queue(struct cache *c, int64_t id)
+/* Object ID's path has a component starting with '.'; lock held. */
+static bool obj_hidden(struct cache *c, int64_t id)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT CASE WHEN dir = '' THEN name ELSE dir || '/' || name END "
-				   "FROM objects WHERE id = ?", "i", id);
+				   "FROM objects WHERE id = ? AND kind != 'derived'", "i", id);
 	bool hidden = false;
 
 	if (st && sqlite3_step(st) == SQLITE_ROW)
 		hidden = path_hidden((const char *)sqlite3_column_text(st, 0));
 	if (st)
 		sqlite3_reset(st);
-	if (hidden)
+	return hidden;
+}
+
+/* A sealed object goes to its sinks, or waits while its path is hidden. */
+static int hold_or_queue(struct cache *c, int64_t id)
+{
+	if (obj_hidden(c, id))
 		return db_exec(c, "UPDATE objects SET state = 'held' WHERE id = ?", "i", id);
 	return object_queue_deliveries(c, id);
+}
+
+int object_release(struct cache *c, int64_t id)
+{
+	struct obj_vars ov;
+	int rc;
+
+	if (object_vars(c, id, &ov) != 0 || !convert_wanted(ov.f, ov.rel, ov.chunk))
+		return object_queue_deliveries(c, id);
+	/* records: converted under its visible name */
+	rc = db_exec(c, "UPDATE objects SET state = 'sealing' WHERE id = ? AND state = 'held'", "i", id);
+	if (rc == 0)
+		packer_enqueue(c, id);
+	return rc;
 }
 
 /* What packing object ID needs: its compression ("none", "gz", ...),
@@ -290,25 +310,35 @@ static int hold_or_queue(struct cache *c, int64_t id)
  * read back) and, if already packed by a run cut short, that form.  Lock
  * held. */
 static int pack_plan(struct cache *c, int64_t id, char want[8], int *level, bool *keep_raw,
-		     char packed[8])
+		     char packed[8], bool *convert)
 {
-	sqlite3_stmt *st = db_stmt(c, "SELECT flow, kind, coalesce(packed, '') FROM objects "
-				   "WHERE id = ? AND state = 'sealing'", "i", id);
+	sqlite3_stmt *st = db_stmt(c, "SELECT flow, kind, coalesce(packed, ''), compress, "
+				   "CASE WHEN dir = '' THEN name ELSE dir || '/' || name END "
+				   "FROM objects WHERE id = ? AND state = 'sealing'", "i", id);
 	struct flow *f = NULL;
+	const char *kind = "";
+	char rel[4096] = "";
 	bool chunk = false;
 
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		f = flow_by_id(c, (const char *)sqlite3_column_text(st, 0));
-		chunk = strcmp((const char *)sqlite3_column_text(st, 1), "chunk") == 0;
+		kind = strcmp((const char *)sqlite3_column_text(st, 1), "chunk") == 0 ? "chunk" :
+		       strcmp((const char *)sqlite3_column_text(st, 1), "derived") == 0 ? "derived" : "upload";
+		chunk = strcmp(kind, "chunk") == 0;
 		snprintf(packed, 8, "%s", sqlite3_column_text(st, 2));
+		snprintf(want, 8, "%s", sqlite3_column_text(st, 3) ? (const char *)sqlite3_column_text(st, 3) :
+			 "none");	/* a derived object's, chosen when it was made */
+		snprintf(rel, sizeof(rel), "%s", sqlite3_column_text(st, 4));
 	}
 	if (st)
 		sqlite3_reset(st);
 	if (!f)
 		return -ENOENT;	/* cancelled meanwhile, or its flow is gone */
-	snprintf(want, 8, "%s", chunk ? f->compress : f->upload_compress);
+	if (strcmp(kind, "derived") != 0)
+		snprintf(want, 8, "%s", chunk ? f->compress : f->upload_compress);
 	*level = f->level;
-	*keep_raw = !chunk;
+	*keep_raw = strcmp(kind, "upload") == 0;
+	*convert = strcmp(kind, "derived") != 0 && convert_wanted(f, rel, chunk);
 	return 0;
 }
 
@@ -408,17 +438,43 @@ static void seal_one(struct cache *c, int64_t id)
 	struct packed pk = { 0 };
 	struct objrow r;
 	char path[4096], want[8] = "", packed[8] = "";
-	bool keep_raw = false;
+	bool keep_raw = false, convert = false;
 	int fd, rc, level = 6;
 
 	pthread_mutex_lock(&c->lock);
-	rc = pack_plan(c, id, want, &level, &keep_raw, packed);
+	rc = pack_plan(c, id, want, &level, &keep_raw, packed, &convert);
 	if (rc == 0)
 		rc = obj_by_id(c, id, &r);
 	c->packing = rc == 0;
 	pthread_mutex_unlock(&c->lock);
 	if (rc)
 		return;
+	if (convert) {	/* records: its outputs are packed in its stead */
+		bool hidden;
+
+		pthread_mutex_lock(&c->lock);
+		hidden = obj_hidden(c, id);	/* converted once renamed visible */
+		if (hidden) {
+			rc = db_exec(c, "UPDATE objects SET state = 'held' WHERE id = ? AND "
+				     "state = 'sealing'", "i", id);
+			if (rc)
+				seal_failed(c, id, "its held mark", rc);
+			c->packing = false;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (hidden)
+			return;
+		rc = convert_object(c, id);
+		pthread_mutex_lock(&c->lock);
+		c->packing = false;
+		if (rc && rc != -ECANCELED) {
+			cache_data_path(c, id, path, sizeof(path));
+			seal_failed(c, id, path, rc);
+		}
+		pthread_cond_broadcast(&c->work_cond);
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	rc = pack_object(c, id, r.size, want, level, keep_raw, packed);
 	cache_packed_path(c, id, packed, path, sizeof(path));
 	if (rc == 0) {

@@ -415,6 +415,22 @@ static int recover_staging(struct cache *c)
  * make: its state is worked out again from its deliveries (and an object
  * that has none gets them).
  */
+/* A kill between an output's outcome and its parent's settling. */
+static void settle_split(struct cache *c)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM objects WHERE state = 'split'", NULL);
+	int64_t *v = NULL;
+	size_t n = 0, cap = 0;
+
+	while (st && sqlite3_step(st) == SQLITE_ROW && ids_push(&v, &n, &cap, sqlite3_column_int64(st, 0)))
+		;
+	if (st)
+		sqlite3_reset(st);
+	for (size_t i = 0; i < n; i++)
+		parent_settle(c, v[i]);
+	free(v);
+}
+
 static int settle_queued(struct cache *c)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM objects o WHERE state = 'queued' AND NOT EXISTS "
@@ -456,8 +472,8 @@ static bool data_wanted(struct cache *c, const char *name)
 			      "('sealing','held','queued','failed')", "it", (int64_t)id, end + 1) > 0;
 	return db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND ((state IN "
 		      "('staging','sealing','held','queued','failed') AND (packed IS NULL OR "
-		      "kind = 'upload')) OR (state = 'delivered' AND listed = 1 AND kind = 'upload'))",
-		      "i", (int64_t)id) > 0;
+		      "kind = 'upload')) OR (state IN ('delivered', 'split') AND listed = 1 AND "
+		      "kind = 'upload'))", "i", (int64_t)id) > 0;
 }
 
 /* Removes data files of objects that hold no data any more, and counts
@@ -520,6 +536,7 @@ static int recover(struct cache *c)
 	rc = settle_queued(c);
 	if (rc)
 		return rc;
+	settle_split(c);
 	held_release(c);	/* renamed visible, but not queued before a crash */
 	remove_orphans(c);
 	unlist_unreadable(c);
@@ -575,12 +592,12 @@ static int check_templates(const struct cfg *cfg, char *err, size_t errlen)
 {
 	struct tmpl_vars v = { .flow = "flow", .flowid = "id", .stream = "stream",
 			       .path = "dir/file", .host = "host", .t = 0 };
-	const char *keys[] = { "uploads", "filename" };
+	const char *keys[] = { "uploads", "filename", "errors" };
 	char out[1024];
 
 	for (size_t i = 0; i <= cfg->nflows; i++) {
 		const struct cfg_section *sec = i < cfg->nflows ? cfg->flows[i] : cfg->global;
-		for (size_t k = 0; k < 2; k++) {
+		for (size_t k = 0; k < 3; k++) {
 			const struct cfg_entry *e = cfg_entry(sec, keys[k]);
 			if (!e || !e->value || tmpl_render(e->value, &v, out, sizeof(out)) == 0)
 				continue;
@@ -595,6 +612,61 @@ static int check_templates(const struct cfg *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* ERR = "FILE:LINE: [SECTION] KEY: MSG" for KEY of SEC (or the line of the
+ * section when KEY comes from [flowfs]); -EINVAL. */
+static int key_error(const struct cfg *cfg, const struct cfg_section *sec, const char *key,
+		     const char *msg, char *err, size_t errlen)
+{
+	const struct cfg_entry *e = cfg_entry(sec, key);
+
+	snprintf(err, errlen, "%s:%d: [%s%s%s] %s: %s", cfg->path, e && e->line ? e->line : sec->line,
+		 sec->kind, sec == cfg->global ? "" : ".", sec == cfg->global ? "" : sec->name, key, msg);
+	return -EINVAL;
+}
+
+/* The record keys of SEC agree with each other (see Transforms in flowfs.ini(5)). */
+static int check_records_section(const struct cfg *cfg, const struct cfg_section *sec, char *err,
+				 size_t errlen)
+{
+	static const char *const tmpls[] = { "filename", "uploads", "errors" };
+	bool records = strcmp(cfg_str(sec, "format"), "bytes") != 0;
+	bool parquet = strcmp(cfg_str(sec, "output"), "parquet") == 0;
+
+	for (size_t i = 0; i < 3; i++) {
+		const char *t = cfg_str(sec, tmpls[i]);
+
+		if (t && (strstr(t, "<FIELD:>") || strstr(t, "<FIELD:|")))
+			return key_error(cfg, sec, tmpls[i], "<FIELD:...> needs a field name", err, errlen);
+		if (tmpl_has_fields(t) && (!records || i == 2))
+			return key_error(cfg, sec, tmpls[i], i == 2 ? "the errors key cannot hold <FIELD:...>" :
+					 "<FIELD:...> needs records (format = jsonl, csv or auto)", err, errlen);
+	}
+	if (!records && *cfg_str(sec, "output"))
+		return key_error(cfg, sec, "output", "needs records (format = jsonl, csv or auto)", err, errlen);
+	if (!records && cfg_str(sec, "columns"))
+		return key_error(cfg, sec, "columns", "needs records (format = jsonl, csv or auto)", err, errlen);
+	if (!records && *cfg_str(sec, "time_field"))
+		return key_error(cfg, sec, "time_field", "needs records (format = jsonl, csv or auto), "
+				 "not format = bytes", err, errlen);
+	for (size_t i = 0; parquet && i < 2; i++) {
+		const char *k = i ? "upload_compress" : "compress", *v = cfg_str(sec, k);
+
+		if (strcmp(v, "xz") == 0 || strcmp(v, "bz2") == 0)
+			return key_error(cfg, sec, k, "output = parquet compresses its pages with none, "
+					 "gz or zst", err, errlen);
+	}
+	return 0;
+}
+
+static int check_records(const struct cfg *cfg, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i <= cfg->nflows && rc == 0; i++)
+		rc = check_records_section(cfg, i < cfg->nflows ? cfg->flows[i] : cfg->global, err, errlen);
+	return rc;
+}
+
 int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errlen)
 {
 	const struct cfg_section *g = cfg->global;
@@ -604,7 +676,9 @@ int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errle
 
 	if (!c)
 		return -ENOMEM;
-	rc = check_templates(cfg, err, errlen);
+	rc = check_records(cfg, err, errlen);
+	if (!rc)
+		rc = check_templates(cfg, err, errlen);
 	if (!rc)
 		rc = check_flow_perms(cfg, err, errlen);
 	if (rc) {

@@ -150,6 +150,36 @@ static int failed_json(struct cache *c, const struct flow *f, struct buf *b)
 	return 0;
 }
 
+/* Records read, written and sent to errors (format != bytes): the flow's,
+ * and per stream ("uploads" for the uploaded files). */
+static int records_json(struct cache *c, const struct flow *f, struct buf *b)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT source, rin, rout, rerr FROM record_counts WHERE flow = ? "
+				   "ORDER BY source", "t", f->id);
+	int64_t sum[3] = { 0 };
+	struct buf per;
+
+	if (!st)
+		return -EIO;
+	buf_init(&per);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *src = (const char *)sqlite3_column_text(st, 0);
+
+		for (int i = 0; i < 3; i++)
+			sum[i] += sqlite3_column_int64(st, i + 1);
+		buf_puts(&per, per.len ? "," : "");
+		buf_json_str(&per, *src ? src : "uploads");
+		buf_printf(&per, ":{\"in\":%lld,\"out\":%lld,\"errors\":%lld}",
+			   (long long)sqlite3_column_int64(st, 1), (long long)sqlite3_column_int64(st, 2),
+			   (long long)sqlite3_column_int64(st, 3));
+	}
+	sqlite3_reset(st);
+	buf_printf(b, "\"records\":{\"in\":%lld,\"out\":%lld,\"errors\":%lld,\"sources\":{%s}}",
+		   (long long)sum[0], (long long)sum[1], (long long)sum[2], per.len ? per.p : "");
+	buf_free(&per);
+	return per.oom ? -ENOMEM : 0;
+}
+
 int status_flow_json(struct cache *c, struct flow *f, struct buf *b)
 {
 	int rc;
@@ -163,6 +193,9 @@ int status_flow_json(struct cache *c, struct flow *f, struct buf *b)
 	buf_puts(b, ",");
 	if (rc == 0)
 		rc = failed_json(c, f, b);
+	buf_puts(b, ",");
+	if (rc == 0)
+		rc = records_json(c, f, b);
 	buf_puts(b, ",");
 	stream_status_json(c, f, b);
 	buf_puts(b, ",");

@@ -166,21 +166,18 @@ static int job_meta(struct cache *c, struct job *j)
 	return 0;
 }
 
-/* The key of J's object for J's sink: prefix + template (+ compression
- * suffix when the template does not end with it). */
-static int job_key(struct job *j, const struct flow *f, bool chunk, const char *packed,
-		   const struct tmpl_vars *v)
+/* The key of J's object for J's sink: prefix + the rendered key (+ the
+ * compression suffix when it does not end with it). */
+static int job_key(struct job *j, const char *key, const char *packed)
 {
-	const char *tmpl = cfg_str(f->sec, chunk ? "filename" : "uploads");
 	size_t plen = (size_t)snprintf(j->key, sizeof(j->key), "%s", j->slot->sink->prefix);
 	size_t klen, slen = strlen(packed);
-	int rc;
 
-	if (plen >= sizeof(j->key))
-		return -ENAMETOOLONG;	/* a prefix that alone fills the key */
-	rc = tmpl_render(tmpl, v, j->key + plen, sizeof(j->key) - plen);
-	if (rc || !slen)
-		return rc;
+	if (plen + strlen(key) >= sizeof(j->key))
+		return -ENAMETOOLONG;
+	snprintf(j->key + plen, sizeof(j->key) - plen, "%s", key);
+	if (!slen)
+		return 0;
 	klen = strlen(j->key);
 	if (klen > slen && j->key[klen - slen - 1] == '.' && strcmp(j->key + klen - slen, packed) == 0)
 		return 0;
@@ -190,57 +187,85 @@ static int job_key(struct job *j, const struct flow *f, bool chunk, const char *
 	return 0;
 }
 
-/* Fills J from the database: the object, its key for J's sink, parts, meta. */
-static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
+int object_vars(struct cache *c, int64_t id, struct obj_vars *ov)
 {
 	sqlite3_stmt *st;
-	struct flow *f = NULL;
-	struct tmpl_vars v = { 0 };
-	char rel[4096], host[256] = "", packed[8] = "";
-	bool chunk = false;
 	int rc = -ENOENT;
 
+	memset(ov, 0, sizeof(*ov));
 	st = db_stmt(c, "SELECT flow, CASE WHEN dir = '' THEN name ELSE dir || '/' || name END, "
-		     "coalesce(psize, size), coalesce(psha256, sha256), mode, mtime, coalesce(sealed, created), "
-		     "kind, coalesce(packed, ''), "
-		     "coalesce(part, 0), coalesce(seq, 0), created FROM objects WHERE id = ?",
-		     "i", j->id);
+		     "coalesce(sealed, created), kind, coalesce(part, 0), coalesce(seq, 0), created, "
+		     "stream IS NOT NULL FROM objects WHERE id = ?", "i", id);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
-		f = flow_by_id(c, (const char *)sqlite3_column_text(st, 0));
-		snprintf(rel, sizeof(rel), "%s", sqlite3_column_text(st, 1));
-		j->o.size = (uint64_t)sqlite3_column_int64(st, 2);
-		snprintf(j->o.sha256, sizeof(j->o.sha256), "%s", sqlite3_column_text(st, 3));
-		j->o.mode = (mode_t)sqlite3_column_int(st, 4);
-		j->o.mtime = (time_t)sqlite3_column_double(st, 5);
-		v.t = (time_t)sqlite3_column_double(st, 6);
-		chunk = strcmp((const char *)sqlite3_column_text(st, 7), "chunk") == 0;
-		snprintf(packed, sizeof(packed), "%s", sqlite3_column_text(st, 8));
-		v.part = (uint64_t)sqlite3_column_int64(st, 9);
-		v.seq = (uint64_t)sqlite3_column_int64(st, 10);
-		if (chunk)	/* a chunk is named for the time of its first line */
-			v.t = (time_t)sqlite3_column_double(st, 11);
+		ov->f = flow_by_id(c, (const char *)sqlite3_column_text(st, 0));
+		snprintf(ov->rel, sizeof(ov->rel), "%s", sqlite3_column_text(st, 1));
+		ov->v.t = (time_t)sqlite3_column_double(st, 2);
+		ov->chunk = sqlite3_column_int(st, 7) != 0;
+		ov->v.part = (uint64_t)sqlite3_column_int64(st, 4);
+		ov->v.seq = (uint64_t)sqlite3_column_int64(st, 5);
+		if (ov->chunk)	/* a chunk is named for the time of its first line */
+			ov->v.t = (time_t)sqlite3_column_double(st, 6);
 		rc = 0;
 	}
 	if (st)
 		sqlite3_reset(st);
-	if (rc || !f) {
+	if (rc || !ov->f)
+		return -ENOENT;
+	gethostname(ov->host, sizeof(ov->host) - 1);
+	ov->v.flow = ov->f->name;
+	ov->v.flowid = ov->f->id;
+	ov->v.path = ov->rel;
+	ov->v.stream = ov->chunk ? ov->rel : "";	/* sub/app.log: "sub_app.log", unique in the flow */
+	ov->v.host = ov->host;
+	return 0;
+}
+
+int object_key(const struct obj_vars *ov, char *out, size_t outlen, char *err, size_t errlen)
+{
+	int rc = tmpl_render(cfg_str(ov->f->sec, ov->chunk ? "filename" : "uploads"), &ov->v, out, outlen);
+
+	if (rc)
+		snprintf(err, errlen, "%s template gives %s for %.300s", ov->chunk ? "filename" : "uploads",
+			 rc == -ENAMETOOLONG ? "a key too long (File name too long)" : "no valid key",
+			 ov->rel);
+	return rc == -ENAMETOOLONG ? rc : rc ? -EINVAL : 0;
+}
+
+/* Fills J from the database: the object, its key for J's sink, parts, meta. */
+static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	struct obj_vars ov;
+	char packed[8] = "", key[4096] = "";
+	bool found = false, derived = false;
+	int rc;
+
+	st = db_stmt(c, "SELECT coalesce(psize, size), coalesce(psha256, sha256), mode, mtime, "
+		     "coalesce(packed, ''), dkey FROM objects WHERE id = ?", "i", j->id);
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		j->o.size = (uint64_t)sqlite3_column_int64(st, 0);
+		snprintf(j->o.sha256, sizeof(j->o.sha256), "%s", sqlite3_column_text(st, 1));
+		j->o.mode = (mode_t)sqlite3_column_int(st, 2);
+		j->o.mtime = (time_t)sqlite3_column_double(st, 3);
+		snprintf(packed, sizeof(packed), "%s", sqlite3_column_text(st, 4));
+		derived = sqlite3_column_text(st, 5) != NULL;	/* made by records: key fixed */
+		snprintf(key, sizeof(key), "%s", derived ? (const char *)sqlite3_column_text(st, 5) : "");
+		found = true;
+	}
+	if (st)
+		sqlite3_reset(st);
+	if (!found || object_vars(c, j->id, &ov) != 0) {
 		snprintf(err, errlen, "object %lld or its flow is gone", (long long)j->id);
 		return -ENOENT;
 	}
-	gethostname(host, sizeof(host) - 1);
-	snprintf(j->flow, sizeof(j->flow), "%s", f->name);
-	v.flow = f->name;
-	v.flowid = f->id;
-	v.path = rel;
-	v.stream = chunk ? rel : "";	/* sub/app.log: "sub_app.log", unique in the flow */
-	v.host = host;
-	rc = job_key(j, f, chunk, packed, &v);
-	if (rc) {
-		snprintf(err, errlen, "%s template gives %s for %.300s", chunk ? "filename" : "uploads",
-			 rc == -ENAMETOOLONG ? "a key too long (File name too long)" : "no valid key",
-			 rel);
-		return rc == -ENAMETOOLONG ? rc : -EINVAL;
+	snprintf(j->flow, sizeof(j->flow), "%s", ov.f->name);
+	rc = derived ? 0 : object_key(&ov, key, sizeof(key), err, errlen);
+	if (rc == 0 && job_key(j, key, packed) != 0) {
+		snprintf(err, errlen, "a key too long (File name too long) for %.300s", ov.rel);
+		rc = -ENAMETOOLONG;
 	}
+	if (rc)
+		return rc;
 	cache_packed_path(c, j->id, packed, j->data, sizeof(j->data));
 	j->o.id = j->id;
 	j->o.flow = j->flow;
@@ -470,15 +495,54 @@ static void finish(struct cache *c, struct job *j, int rc, const char *err, long
 		keep_unrecorded(c, &o);
 }
 
+void parent_settle(struct cache *c, int64_t id)
+{
+	struct objrow r;
+	int64_t children, pending, failed;
+	const char *state;
+	char why[1200] = "";
+	sqlite3_stmt *st;
+
+	if (obj_by_id(c, id, &r) != 0)
+		return;
+	children = db_int(c, "SELECT count(*) FROM objects WHERE parent = ?", "i", id);
+	if (strcmp(r.state, "split") != 0 && !(strcmp(r.state, "failed") == 0 && children > 0))
+		return;
+	pending = db_int(c, "SELECT count(*) FROM objects WHERE parent = ? AND state IN "
+			 "('staging', 'sealing', 'held', 'queued')", "i", id);
+	failed = db_int(c, "SELECT count(*) FROM objects WHERE parent = ? AND state = 'failed'", "i", id);
+	state = pending > 0 ? "split" : failed > 0 ? "failed" : "delivered";
+	if (strcmp(state, r.state) == 0)
+		return;
+	st = db_stmt(c, "SELECT o.dkey || ': ' || coalesce(d.sink || ': ' || d.last_error, o.error, 'failed') "
+		     "FROM objects o LEFT JOIN deliveries d ON d.object = o.id AND d.state = 'failed' "
+		     "WHERE o.parent = ? AND o.state = 'failed' LIMIT 1", "i", id);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(why, sizeof(why), "the object %s", sqlite3_column_text(st, 0));
+	if (st)
+		sqlite3_reset(st);
+	if (db_exec(c, "UPDATE objects SET state = ?, done = ?, error = ? WHERE id = ?", "tdti", state,
+		    pending > 0 ? 0.0 : now_real(), *why ? why : NULL, id) != 0)
+		return;
+	if (strcmp(state, "delivered") == 0)
+		cache_unlink_data(c, id, db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND "
+					       "kind = 'upload' AND listed = 1", "i", id) > 0 ?
+				  DATA_PACKED : DATA_ALL);
+}
+
 int object_update_state(struct cache *c, int64_t id)
 {
 	struct objrow r;
-	int64_t pending, failed;
+	int64_t pending, failed, parent;
 	const char *state;
 	int rc;
 
 	if (obj_by_id(c, id, &r) != 0)
 		return 0;
+	if (db_int(c, "SELECT count(*) FROM objects WHERE parent = ?", "i", id) > 0) {
+		parent_settle(c, id);	/* its outputs are delivered in its stead */
+		return 0;
+	}
 	if (strcmp(r.state, "cancelled") == 0) {
 		if (db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND state = 'inflight'",
 			   "i", id) == 0 && !open_obj_find(c, id))
@@ -500,6 +564,9 @@ int object_update_state(struct cache *c, int64_t id)
 		cache_unlink_data(c, id, db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND "
 					       "kind = 'upload' AND listed = 1", "i", id) > 0 ?
 				  DATA_PACKED : DATA_ALL);
+	parent = db_int(c, "SELECT parent FROM objects WHERE id = ?", "i", id);
+	if (rc == 0 && parent > 0)
+		parent_settle(c, parent);
 	return rc;
 }
 

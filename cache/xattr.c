@@ -46,7 +46,7 @@ const char *state_public(const char *state)
 {
 	if (strcmp(state, "held") == 0)
 		return "staging";
-	if (strcmp(state, "sealing") == 0)
+	if (strcmp(state, "sealing") == 0 || strcmp(state, "split") == 0)
 		return "queued";
 	return state;
 }
