@@ -266,6 +266,18 @@ int64_t db_int(struct cache *c, const char *sql, const char *fmt, ...)
 	return v;
 }
 
+size_t db_ids(struct cache *c, sqlite3_stmt *st, int64_t **out)
+{
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	while (st && sqlite3_step(st) == SQLITE_ROW && ids_push(out, &n, &cap, sqlite3_column_int64(st, 0)))
+		;
+	if (st)
+		sqlite3_reset(st);
+	return n;
+}
+
 int db_begin(struct cache *c)
 {
 	return db_exec(c, "BEGIN IMMEDIATE", NULL);

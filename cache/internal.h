@@ -176,6 +176,9 @@ void db_close(struct cache *c);
 sqlite3_stmt *db_stmt(struct cache *c, const char *sql, const char *fmt, ...);
 int db_exec(struct cache *c, const char *sql, const char *fmt, ...);	/* 0 or -EIO */
 int64_t db_int(struct cache *c, const char *sql, const char *fmt, ...);	/* first column or -1 */
+/* The first column of every row of ST (from db_stmt; NULL gives none) in
+ * *OUT (malloc'd, caller frees); how many.  Lock held. */
+size_t db_ids(struct cache *c, sqlite3_stmt *st, int64_t **out);
 int db_begin(struct cache *c);
 int db_end(struct cache *c, int rc);
 int db_errno(struct cache *c, int rc);	/* SQLITE_FULL -> -ENOSPC, else -EIO, logged */

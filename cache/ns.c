@@ -454,16 +454,11 @@ static int cancel_rows(struct cache *c, int64_t id)
 /* The data of PARENT's cancelled outputs that no worker is sending. */
 static void cancel_children_data(struct cache *c, int64_t parent)
 {
-	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM objects o WHERE parent = ? AND state = 'cancelled' "
-				   "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.object = o.id AND "
-				   "d.state = 'inflight')", "i", parent);
-	int64_t *v = NULL;
-	size_t n = 0, cap = 0;
+	int64_t *v;
+	size_t n = db_ids(c, db_stmt(c, "SELECT id FROM objects o WHERE parent = ? AND "
+				     "state = 'cancelled' AND NOT EXISTS (SELECT 1 FROM deliveries d "
+				     "WHERE d.object = o.id AND d.state = 'inflight')", "i", parent), &v);
 
-	while (st && sqlite3_step(st) == SQLITE_ROW && ids_push(&v, &n, &cap, sqlite3_column_int64(st, 0)))
-		;
-	if (st)
-		sqlite3_reset(st);
 	for (size_t i = 0; i < n; i++)
 		cache_unlink_data(c, v[i], DATA_ALL);
 	free(v);

@@ -418,14 +418,9 @@ static int recover_staging(struct cache *c)
 /* A kill between an output's outcome and its parent's settling. */
 static void settle_split(struct cache *c)
 {
-	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM objects WHERE state = 'split'", NULL);
-	int64_t *v = NULL;
-	size_t n = 0, cap = 0;
+	int64_t *v;
+	size_t n = db_ids(c, db_stmt(c, "SELECT id FROM objects WHERE state = 'split'", NULL), &v);
 
-	while (st && sqlite3_step(st) == SQLITE_ROW && ids_push(&v, &n, &cap, sqlite3_column_int64(st, 0)))
-		;
-	if (st)
-		sqlite3_reset(st);
 	for (size_t i = 0; i < n; i++)
 		parent_settle(c, v[i]);
 	free(v);
@@ -504,15 +499,11 @@ static void remove_orphans(struct cache *c)
  * kept it) leaves the listing: a listed file always reads back. */
 static void unlist_unreadable(struct cache *c)
 {
-	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM objects WHERE state = 'delivered' AND listed = 1", NULL);
-	int64_t *v = NULL;
-	size_t n = 0, cap = 0;
+	int64_t *v;
 	char path[4096];
+	size_t n = db_ids(c, db_stmt(c, "SELECT id FROM objects WHERE state = 'delivered' AND "
+				     "listed = 1", NULL), &v);
 
-	while (st && sqlite3_step(st) == SQLITE_ROW && ids_push(&v, &n, &cap, sqlite3_column_int64(st, 0)))
-		;
-	if (st)
-		sqlite3_reset(st);
 	for (size_t i = 0; i < n; i++) {
 		cache_data_path(c, v[i], path, sizeof(path));
 		if (access(path, F_OK) < 0)

@@ -617,17 +617,11 @@ static void expire_listing(struct cache *c)
 	double now = now_real();
 
 	for (struct flow *f = c->flows; f; f = f->next) {
-		sqlite3_stmt *st = db_stmt(c, "SELECT id FROM objects INDEXED BY objects_reclaim "
-					   "WHERE state = 'delivered' AND listed = 1 AND done < ?2 AND flow = ?1",
-					   "td", f->id, now - (double)f->retain);
-		int64_t *v = NULL;
-		size_t n = 0, cap = 0;
+		int64_t *v;
+		size_t n = db_ids(c, db_stmt(c, "SELECT id FROM objects INDEXED BY objects_reclaim "
+					     "WHERE state = 'delivered' AND listed = 1 AND done < ?2 "
+					     "AND flow = ?1", "td", f->id, now - (double)f->retain), &v);
 
-		while (st && sqlite3_step(st) == SQLITE_ROW &&
-		       ids_push(&v, &n, &cap, sqlite3_column_int64(st, 0)))
-			;
-		if (st)
-			sqlite3_reset(st);
 		for (size_t i = 0; i < n && obj_unlist(c, v[i]) == 0; i++)
 			;
 		free(v);
