@@ -40,6 +40,7 @@
 #define FEED (1 << 20)
 #define OUTS_MAX 256		/* distinct keys of one object */
 #define COLUMNS_MAX 256
+#define PARTITIONED_ROW_GROUP (8u << 20)	/* bytes of column data a row group */
 
 struct conv_out {
 	char key[1024];			/* without a sink's prefix */
@@ -157,6 +158,9 @@ static int conv_plan(struct conv *cv, struct cache *c, int64_t id)
 	snprintf(cv->compress, sizeof(cv->compress), "%s", strcmp(cv->out_fmt, "parquet") == 0 ? "none" : comp);
 	cv->wopts.codec = strcmp(comp, "gz") == 0 ? REC_CODEC_GZIP :
 			  strcmp(comp, "zst") == 0 ? REC_CODEC_ZSTD : REC_CODEC_NONE;
+	/* one Parquet row group is buffered per output: with many keys, smaller ones */
+	if (tmpl_has_fields(cfg_str(sec, cv->ov.chunk ? "filename" : "uploads")))
+		cv->wopts.row_group_bytes = PARTITIONED_ROW_GROUP;
 	cv->time_field = *cfg_str(sec, "time_field") ? cfg_str(sec, "time_field") : NULL;
 	cv->mode = strcmp(cfg_str(sec, "schema"), "strict") == 0 ? REC_SCHEMA_STRICT : REC_SCHEMA_RELAXED;
 	cv->ropts.infer = true;
