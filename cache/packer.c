@@ -286,8 +286,17 @@ static bool obj_hidden(struct cache *c, int64_t id)
 /* A sealed object goes to its sinks, or waits while its path is hidden. */
 static int hold_or_queue(struct cache *c, int64_t id)
 {
+	struct obj_vars ov;
+
 	if (obj_hidden(c, id))
 		return db_exec(c, "UPDATE objects SET state = 'held' WHERE id = ?", "i", id);
+	/* packed as bytes under a name that reads none (rsync's .name.XXXXXX),
+	 * renamed meanwhile to one that reads records: converted instead */
+	if (db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND kind != 'derived'", "i", id) > 0 &&
+	    object_vars(c, id, &ov) == 0 && convert_wanted(ov.f, ov.rel, ov.chunk)) {
+		packer_enqueue(c, id);
+		return 0;
+	}
 	return object_queue_deliveries(c, id);
 }
 

@@ -97,6 +97,22 @@ hidden=$(find "$O/web" -name '.*' | head -n 3)
 s2=$(duck "$sel read_parquet('$O/web/synced.parquet') ORDER BY id" 2>&1)
 [ -z "$hidden" ] && [ "$s2" = "$b" ] && ok transforms_rsync_hidden_name_converted_once ||
 	fail transforms_rsync_hidden_name_converted_once "hidden keys: $hidden; synced.parquet: $s2; delivered: $(ls -a "$O/web" | tr '\n' ' ')"
+# ... also when the rename comes at any moment of the sealing (20 times)
+python3 - "$M/web" "$D/day.csv" <<'PY'
+import os, sys
+d, src = sys.argv[1:3]
+data = open(src, "rb").read()
+for i in range(20):
+    tmp = os.path.join(d, ".f%d.csv.XyZ12" % i)
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, os.path.join(d, "f%d.csv" % i))
+PY
+"$FLOWCTL" sync "$M" --timeout 30 >/dev/null
+np=$(ls "$O/web" | grep -c '^f[0-9]*\.parquet$')
+nc=$(ls -a "$O/web" | grep -c '^\.\?f[0-9]*\.csv')
+[ "$np" = 20 ] && [ "$nc" = 0 ] && ok transforms_rename_race_converted ||
+	fail transforms_rename_race_converted "$np of 20 converted, $nc delivered as csv: $(ls -a "$O/web" | tr '\n' ' ')"
 # CSV output: a header row in every object, RFC 4180 quoting
 printf '%s\n' '{"kind":"a","v":1,"s":"x,y"}' '{"kind":"b","v":2,"s":"say \"hi\""}' '{"kind":"a","v":3,"s":"two\nlines"}' >> "$M/lines/ev.log"
 "$FLOWCTL" sync "$M" --timeout 30 >/dev/null
