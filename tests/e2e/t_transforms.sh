@@ -71,7 +71,12 @@ sinks = out
 format = jsonl
 output = csv
 compress = zst
-filename = <FLOW>/<FIELD:kind>/<STREAM>.<PART>.csv' new_case csv
+filename = <FLOW>/<FIELD:kind>/<STREAM>.<PART>.csv
+[flow.up]
+sinks = out
+format = jsonl
+compress = none
+uploads = <FLOW>/k=<FIELD:kind|none>/<PATH>' new_case csv
 fs_mount "$D/flowfs.ini" "$D/mnt" || { fail transforms_mount "no mount"; exit 0; }
 M=$D/mnt O=$D/out
 printf 'id,name,score,when\n1,"Smith, Jane",9.5,2026-12-01\n2,"multi\nline ""quoted""",7,\n3,plain,10,2026-12-02\n' > "$D/day.csv"
@@ -126,6 +131,13 @@ if [ "$ha" = "kind,v,s" ] && [ "$hb" = "kind,v,s" ] && [ "$zt" = ok ] &&
 else
 	fail transforms_csv_header_in_every_object "headers '$ha' '$hb'; zstd -t $zt; a.csv: $ca"
 fi
+# an uploaded file is split by a field too, records in their order
+printf '%s\n' '{"kind":"a","i":1}' '{"i":2}' '{"kind":"b","i":3}' '{"kind":"a","i":4}' > "$D/ev.jsonl"
+cp "$D/ev.jsonl" "$M/up/ev.jsonl"
+"$FLOWCTL" sync "$M" --timeout 30 >/dev/null
+parts=$(for k in a b none; do printf '%s:' "$k"; jq -c .i "$O/up/k=$k/ev.jsonl" 2>/dev/null | tr '\n' ' '; done)
+[ "$parts" = "a:1 4 b:3 none:2 " ] && is_state "$M/up/ev.jsonl" delivered && ok transforms_upload_partitioned_by_field ||
+	fail transforms_upload_partitioned_by_field "$parts; state $(state "$M/up/ev.jsonl")"
 fs_umount "$M"
 
 # --- schema = strict: a record that does not fit goes to errors
