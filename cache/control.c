@@ -114,8 +114,8 @@ static void table_flows(struct cache *c, struct buf *a)
 			"SELECT count(*) FROM objects WHERE flow = ? AND state IN ('staging', 'held') AND kind = 'upload'",
 			"SELECT count(*) FROM objects WHERE flow = ? AND state IN ('sealing', 'queued', 'split') "
 			"AND kind != 'derived'",
-			"SELECT count(*) FROM objects WHERE flow = ? AND state = 'delivered'",
-			"SELECT count(*) FROM objects WHERE flow = ? AND state = 'failed'",
+			"SELECT count(*) FROM objects WHERE flow = ? AND state = 'delivered' AND kind != 'derived'",
+			"SELECT count(*) FROM objects WHERE flow = ? AND state = 'failed' AND kind != 'derived'",
 		};
 		for (int i = 0; i < 4; i++)
 			n[i] = db_int(c, q[i], "t", f->id);
