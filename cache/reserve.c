@@ -87,6 +87,15 @@ void reserve_fill(struct cache *c)
 		if (fstat(fd, &st) == 0)
 			avail += (int64_t)st.st_blocks * 512;
 	}
+	/* delivered files still listed give their room back for it */
+	if (avail >= 0 && avail < (int64_t)(2 * c->reserve_size) &&
+	    spool_reclaim(c, 2 * c->reserve_size - (uint64_t)avail) > 0) {
+		struct stat st;
+
+		avail = spool_free(c, NULL);
+		if (avail >= 0 && fstat(fd, &st) == 0)
+			avail += (int64_t)st.st_blocks * 512;
+	}
 	rc = avail >= (int64_t)(2 * c->reserve_size) && ftruncate(fd, (off_t)c->reserve_size) == 0 ?
 	     posix_fallocate(fd, 0, (off_t)c->reserve_size) : ENOSPC;
 	close(fd);
