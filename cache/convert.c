@@ -110,6 +110,13 @@ bool convert_wanted(const struct flow *f, const char *rel, bool chunk)
 	return strcmp(strcmp(fmt, "auto") == 0 ? auto_format(rel, chunk) : fmt, "bytes") != 0;
 }
 
+bool obj_converts(struct cache *c, int64_t id)
+{
+	struct obj_vars ov;
+
+	return object_vars(c, id, &ov) == 0 && !ov.derived && convert_wanted(ov.f, ov.rel, ov.chunk);
+}
+
 /* <PATH> of an upload whose format changes: the output's extension in
  * place of the input's ("day.csv" -> "day.parquet"). */
 static void conv_path(struct conv *cv)

@@ -103,12 +103,11 @@ static int obj_new(struct cache *c, const struct cpath *p, mode_t mode, uid_t ui
 	if (copy_fd_src >= 0) {
 		struct stat st;
 
-		if (fstat(copy_fd_src, &st) < 0 || !spool_take(c, (uint64_t)st.st_size)) {
+		if (fstat(copy_fd_src, &st) < 0 || !spool_make_room(c, (uint64_t)st.st_size)) {
 			rc = -ENOSPC;
 			goto out_unlink;
 		}
 		copied = copy_fd(copy_fd_src, fd);
-		c->used -= (uint64_t)st.st_size;	/* what the copy holds counts instead */
 		if (copied < 0) {
 			rc = (int)copied;
 			goto out_unlink;

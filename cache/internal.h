@@ -230,6 +230,8 @@ bool reserve_release(struct cache *c);	/* true if there was one to give up */
  * the reserve is given up. */
 bool spool_take(struct cache *c, uint64_t n);
 bool spool_room(const struct cache *c, uint64_t n);	/* the same check, taking nothing */
+/* spool_room, after taking back delivered files' room if it is short. */
+bool spool_make_room(struct cache *c, uint64_t n);
 /* Takes delivered files out of the listing, oldest delivery first, and
  * removes their data until NEED bytes are freed or none is left: the room
  * they hold is the spool's to take back.  Bytes freed; lock held. */
@@ -255,6 +257,14 @@ bool name_reserved(const struct cpath *p);	/* .flow / .status at a flow's top */
 /* -EINVAL if the new name P ends in has a control character or a backslash:
  * keys could not carry it unchanged, and two names would share one key. */
 int name_check_new(const struct cpath *p);
+
+/* Why failed object o (an alias of objects) is not delivered: its own
+ * error (a write failed), else the error of a sink that failed it for good.
+ * An SQL expression, for xattr.c and status.c. */
+#define OBJ_WHY_FAILED								\
+	"coalesce(o.error, (SELECT d.sink || ': ' || coalesce(d.last_error, 'failed') "	\
+	"FROM deliveries d WHERE d.object = o.id AND d.state = 'failed' ORDER BY d.sink LIMIT 1), "	\
+	"'failed')"
 
 /* ns.c */
 struct objrow {				/* a listed object, as stored */
@@ -302,6 +312,9 @@ int object_release(struct cache *c, int64_t id);
 
 /* convert.c: the records stage (see there) */
 bool convert_wanted(const struct flow *f, const char *rel, bool chunk);	/* it reads records */
+/* Object ID is read as records when packed: not derived, and its flow
+ * reads records under its name now.  Lock held. */
+bool obj_converts(struct cache *c, int64_t id);
 /* Converts sealing object ID into its outputs, queued for the packer;
  * then it is 'split'.  Lock NOT held.  0 or -errno (nothing is left: it
  * is converted again). */
@@ -383,6 +396,7 @@ struct obj_vars {			/* what an object's key is rendered from */
 	struct tmpl_vars v;		/* points into the fields below */
 	struct flow *f;
 	bool chunk;			/* a stream chunk (or made from one) */
+	bool derived;			/* made by records: its key is fixed */
 	char rel[4096];			/* its path in the flow: <PATH>, <STREAM> */
 	char host[256];
 };

@@ -286,14 +286,11 @@ static bool obj_hidden(struct cache *c, int64_t id)
 /* A sealed object goes to its sinks, or waits while its path is hidden. */
 static int hold_or_queue(struct cache *c, int64_t id)
 {
-	struct obj_vars ov;
-
 	if (obj_hidden(c, id))
 		return db_exec(c, "UPDATE objects SET state = 'held' WHERE id = ?", "i", id);
 	/* packed as bytes under a name that reads none (rsync's .name.XXXXXX),
 	 * renamed meanwhile to one that reads records: converted instead */
-	if (db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND kind != 'derived'", "i", id) > 0 &&
-	    object_vars(c, id, &ov) == 0 && convert_wanted(ov.f, ov.rel, ov.chunk)) {
+	if (obj_converts(c, id)) {
 		packer_enqueue(c, id);
 		return 0;
 	}
@@ -302,10 +299,9 @@ static int hold_or_queue(struct cache *c, int64_t id)
 
 int object_release(struct cache *c, int64_t id)
 {
-	struct obj_vars ov;
 	int rc;
 
-	if (object_vars(c, id, &ov) != 0 || !convert_wanted(ov.f, ov.rel, ov.chunk))
+	if (!obj_converts(c, id))
 		return object_queue_deliveries(c, id);
 	/* records: converted under its visible name */
 	rc = db_exec(c, "UPDATE objects SET state = 'sealing' WHERE id = ? AND state = 'held'", "i", id);
@@ -321,33 +317,26 @@ int object_release(struct cache *c, int64_t id)
 static int pack_plan(struct cache *c, int64_t id, char want[8], int *level, bool *keep_raw,
 		     char packed[8], bool *convert)
 {
-	sqlite3_stmt *st = db_stmt(c, "SELECT flow, kind, coalesce(packed, ''), compress, "
-				   "CASE WHEN dir = '' THEN name ELSE dir || '/' || name END "
+	sqlite3_stmt *st = db_stmt(c, "SELECT flow, kind, coalesce(packed, ''), coalesce(compress, 'none') "
 				   "FROM objects WHERE id = ? AND state = 'sealing'", "i", id);
 	struct flow *f = NULL;
-	const char *kind = "";
-	char rel[4096] = "";
-	bool chunk = false;
+	char kind[16] = "";
 
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		f = flow_by_id(c, (const char *)sqlite3_column_text(st, 0));
-		kind = strcmp((const char *)sqlite3_column_text(st, 1), "chunk") == 0 ? "chunk" :
-		       strcmp((const char *)sqlite3_column_text(st, 1), "derived") == 0 ? "derived" : "upload";
-		chunk = strcmp(kind, "chunk") == 0;
+		snprintf(kind, sizeof(kind), "%s", sqlite3_column_text(st, 1));
 		snprintf(packed, 8, "%s", sqlite3_column_text(st, 2));
-		snprintf(want, 8, "%s", sqlite3_column_text(st, 3) ? (const char *)sqlite3_column_text(st, 3) :
-			 "none");	/* a derived object's, chosen when it was made */
-		snprintf(rel, sizeof(rel), "%s", sqlite3_column_text(st, 4));
+		snprintf(want, 8, "%s", sqlite3_column_text(st, 3));	/* a derived object's */
 	}
 	if (st)
 		sqlite3_reset(st);
 	if (!f)
 		return -ENOENT;	/* cancelled meanwhile, or its flow is gone */
 	if (strcmp(kind, "derived") != 0)
-		snprintf(want, 8, "%s", chunk ? f->compress : f->upload_compress);
+		snprintf(want, 8, "%s", strcmp(kind, "chunk") == 0 ? f->compress : f->upload_compress);
 	*level = f->level;
 	*keep_raw = strcmp(kind, "upload") == 0;
-	*convert = strcmp(kind, "derived") != 0 && convert_wanted(f, rel, chunk);
+	*convert = obj_converts(c, id);
 	return 0;
 }
 

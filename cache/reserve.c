@@ -63,6 +63,18 @@ void reserve_init(struct cache *c)
 			 (unsigned long long)(2 * c->reserve_size) >> 10);
 }
 
+/* Bytes free for the reserve (open as FD): what the file system has, and
+ * what the reserve holds already; -1 if unknown. */
+static int64_t reserve_avail(const struct cache *c, int fd)
+{
+	int64_t avail = spool_free(c, NULL);
+	struct stat st;
+
+	if (avail >= 0 && fstat(fd, &st) == 0)
+		avail += (int64_t)st.st_blocks * 512;
+	return avail;
+}
+
 void reserve_fill(struct cache *c)
 {
 	char path[4096];
@@ -80,22 +92,11 @@ void reserve_fill(struct cache *c)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
-	/* what the reserve holds already counts as free */
-	avail = spool_free(c, NULL);
-	if (avail >= 0) {
-		struct stat st;
-		if (fstat(fd, &st) == 0)
-			avail += (int64_t)st.st_blocks * 512;
-	}
+	avail = reserve_avail(c, fd);
 	/* delivered files still listed give their room back for it */
 	if (avail >= 0 && avail < (int64_t)(2 * c->reserve_size) &&
-	    spool_reclaim(c, 2 * c->reserve_size - (uint64_t)avail) > 0) {
-		struct stat st;
-
-		avail = spool_free(c, NULL);
-		if (avail >= 0 && fstat(fd, &st) == 0)
-			avail += (int64_t)st.st_blocks * 512;
-	}
+	    spool_reclaim(c, 2 * c->reserve_size - (uint64_t)avail) > 0)
+		avail = reserve_avail(c, fd);
 	rc = avail >= (int64_t)(2 * c->reserve_size) && ftruncate(fd, (off_t)c->reserve_size) == 0 ?
 	     posix_fallocate(fd, 0, (off_t)c->reserve_size) : ENOSPC;
 	close(fd);
@@ -163,7 +164,7 @@ uint64_t spool_reclaim(struct cache *c, uint64_t need)
 	return freed;
 }
 
-bool spool_take(struct cache *c, uint64_t n)
+bool spool_make_room(struct cache *c, uint64_t n)
 {
 	if (!spool_room(c, n)) {
 		/* over spool_max: what is missing; with the reserve given up:
@@ -174,7 +175,12 @@ bool spool_take(struct cache *c, uint64_t n)
 		if (spool_reclaim(c, need) > 0)
 			reserve_fill(c);
 	}
-	if (!spool_room(c, n))
+	return spool_room(c, n);
+}
+
+bool spool_take(struct cache *c, uint64_t n)
+{
+	if (!spool_make_room(c, n))
 		return false;
 	c->used += n;
 	return true;

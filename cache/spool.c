@@ -507,7 +507,7 @@ static void unlist_unreadable(struct cache *c)
 	for (size_t i = 0; i < n; i++) {
 		cache_data_path(c, v[i], path, sizeof(path));
 		if (access(path, F_OK) < 0)
-			db_exec(c, "UPDATE objects SET listed = 0 WHERE id = ?", "i", v[i]);
+			obj_unlist(c, v[i]);
 	}
 	free(v);
 }
@@ -578,31 +578,6 @@ static int sinks_open(struct cache *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* A template that cannot give a valid key is a config error. */
-static int check_templates(const struct cfg *cfg, char *err, size_t errlen)
-{
-	struct tmpl_vars v = { .flow = "flow", .flowid = "id", .stream = "stream",
-			       .path = "dir/file", .host = "host", .t = 0 };
-	const char *keys[] = { "uploads", "filename", "errors" };
-	char out[1024];
-
-	for (size_t i = 0; i <= cfg->nflows; i++) {
-		const struct cfg_section *sec = i < cfg->nflows ? cfg->flows[i] : cfg->global;
-		for (size_t k = 0; k < 3; k++) {
-			const struct cfg_entry *e = cfg_entry(sec, keys[k]);
-			if (!e || !e->value || tmpl_render(e->value, &v, out, sizeof(out)) == 0)
-				continue;
-			snprintf(err, errlen, "%s:%d: [%s%s%s] %s: template gives an invalid key "
-				 "(empty, absolute, or with an empty, '.' or '..' segment): '%s'",
-				 cfg->path, e->line ? e->line : sec->line, sec->kind,
-				 sec == cfg->global ? "" : ".", sec == cfg->global ? "" : sec->name,
-				 keys[k], e->value);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
 /* ERR = "FILE:LINE: [SECTION] KEY: MSG" for KEY of SEC (or the line of the
  * section when KEY comes from [flowfs]); -EINVAL. */
 static int key_error(const struct cfg *cfg, const struct cfg_section *sec, const char *key,
@@ -613,6 +588,28 @@ static int key_error(const struct cfg *cfg, const struct cfg_section *sec, const
 	snprintf(err, errlen, "%s:%d: [%s%s%s] %s: %s", cfg->path, e && e->line ? e->line : sec->line,
 		 sec->kind, sec == cfg->global ? "" : ".", sec == cfg->global ? "" : sec->name, key, msg);
 	return -EINVAL;
+}
+
+/* A template that cannot give a valid key is a config error. */
+static int check_templates(const struct cfg *cfg, char *err, size_t errlen)
+{
+	struct tmpl_vars v = { .flow = "flow", .flowid = "id", .stream = "stream",
+			       .path = "dir/file", .host = "host", .t = 0 };
+	const char *keys[] = { "uploads", "filename", "errors" };
+	char out[1024], msg[1024];
+
+	for (size_t i = 0; i <= cfg->nflows; i++) {
+		const struct cfg_section *sec = i < cfg->nflows ? cfg->flows[i] : cfg->global;
+		for (size_t k = 0; k < 3; k++) {
+			const struct cfg_entry *e = cfg_entry(sec, keys[k]);
+			if (!e || !e->value || tmpl_render(e->value, &v, out, sizeof(out)) == 0)
+				continue;
+			snprintf(msg, sizeof(msg), "template gives an invalid key (empty, absolute, or "
+				 "with an empty, '.' or '..' segment): '%.900s'", e->value);
+			return key_error(cfg, sec, keys[k], msg, err, errlen);
+		}
+	}
+	return 0;
 }
 
 /* The record keys of SEC agree with each other (see Transforms in flowfs.ini(5)). */

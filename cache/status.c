@@ -127,11 +127,8 @@ static int sinks_json(struct cache *c, const struct flow *f, struct buf *b)
 static int failed_json(struct cache *c, const struct flow *f, struct buf *b)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT CASE WHEN o.dir = '' THEN o.name ELSE o.dir || '/' || "
-				   "o.name END, coalesce(o.error, (SELECT d.sink || ': ' || "
-				   "coalesce(d.last_error, 'failed') FROM deliveries d WHERE d.object = o.id "
-				   "AND d.state = 'failed' ORDER BY d.sink LIMIT 1), 'failed') FROM objects o "
-				   "WHERE o.flow = ? AND o.state = 'failed' ORDER BY o.id DESC LIMIT ?",
-				   "tn", f->id, FAILED_SHOWN);
+				   "o.name END, " OBJ_WHY_FAILED " FROM objects o WHERE o.flow = ? AND "
+				   "o.state = 'failed' ORDER BY o.id DESC LIMIT ?", "tn", f->id, FAILED_SHOWN);
 	bool first = true;
 
 	if (!st)

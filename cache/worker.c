@@ -194,13 +194,14 @@ int object_vars(struct cache *c, int64_t id, struct obj_vars *ov)
 
 	memset(ov, 0, sizeof(*ov));
 	st = db_stmt(c, "SELECT flow, CASE WHEN dir = '' THEN name ELSE dir || '/' || name END, "
-		     "coalesce(sealed, created), kind, coalesce(part, 0), coalesce(seq, 0), created, "
-		     "stream IS NOT NULL FROM objects WHERE id = ?", "i", id);
+		     "coalesce(sealed, created), kind = 'derived', coalesce(part, 0), coalesce(seq, 0), "
+		     "created, stream IS NOT NULL FROM objects WHERE id = ?", "i", id);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		ov->f = flow_by_id(c, (const char *)sqlite3_column_text(st, 0));
 		snprintf(ov->rel, sizeof(ov->rel), "%s", sqlite3_column_text(st, 1));
 		ov->v.t = (time_t)sqlite3_column_double(st, 2);
 		ov->chunk = sqlite3_column_int(st, 7) != 0;
+		ov->derived = sqlite3_column_int(st, 3) != 0;
 		ov->v.part = (uint64_t)sqlite3_column_int64(st, 4);
 		ov->v.seq = (uint64_t)sqlite3_column_int64(st, 5);
 		if (ov->chunk)	/* a chunk is named for the time of its first line */
@@ -495,6 +496,15 @@ static void finish(struct cache *c, struct job *j, int rc, const char *err, long
 		keep_unrecorded(c, &o);
 }
 
+/* What delivered object ID no longer needs: its packed form; a listed
+ * upload keeps its file as written, so it reads back until it leaves the
+ * listing.  Lock held. */
+static void delivered_drop(struct cache *c, int64_t id)
+{
+	cache_unlink_data(c, id, db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND "
+				       "kind = 'upload' AND listed = 1", "i", id) > 0 ? DATA_PACKED : DATA_ALL);
+}
+
 void parent_settle(struct cache *c, int64_t id)
 {
 	struct objrow r;
@@ -525,9 +535,7 @@ void parent_settle(struct cache *c, int64_t id)
 		    pending > 0 ? 0.0 : now_real(), *why ? why : NULL, id) != 0)
 		return;
 	if (strcmp(state, "delivered") == 0)
-		cache_unlink_data(c, id, db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND "
-					       "kind = 'upload' AND listed = 1", "i", id) > 0 ?
-				  DATA_PACKED : DATA_ALL);
+		delivered_drop(c, id);
 }
 
 int object_update_state(struct cache *c, int64_t id)
@@ -558,12 +566,8 @@ int object_update_state(struct cache *c, int64_t id)
 		return 0;
 	rc = db_exec(c, "UPDATE objects SET state = ?, done = ? WHERE id = ?", "tdi", state,
 		     pending > 0 ? 0.0 : now_real(), id);
-	/* only once the row says so; a listed upload keeps its file as
-	 * written, so it reads back until it leaves the listing */
 	if (rc == 0 && strcmp(state, "delivered") == 0)
-		cache_unlink_data(c, id, db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND "
-					       "kind = 'upload' AND listed = 1", "i", id) > 0 ?
-				  DATA_PACKED : DATA_ALL);
+		delivered_drop(c, id);	/* only once the row says so */
 	parent = db_int(c, "SELECT parent FROM objects WHERE id = ?", "i", id);
 	if (rc == 0 && parent > 0)
 		parent_settle(c, parent);

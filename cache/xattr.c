@@ -24,12 +24,8 @@
 #define META_NAME_MAX 128
 #define META_VALUE_MAX 2048
 
-/* Why failed object ?1 is not delivered: its own error (a write failed),
- * else the error of a sink that failed it for good. */
-#define OBJ_ERROR_SQL								\
-	"SELECT coalesce(o.error, (SELECT d.sink || ': ' || coalesce(d.last_error, 'failed') "	\
-	"FROM deliveries d WHERE d.object = o.id AND d.state = 'failed' ORDER BY d.sink LIMIT 1), "	\
-	"'failed') FROM objects o WHERE o.id = ?1 AND o.state = 'failed'"
+/* Why failed object ?1 is not delivered. */
+#define OBJ_ERROR_SQL "SELECT " OBJ_WHY_FAILED " FROM objects o WHERE o.id = ?1 AND o.state = 'failed'"
 
 /* The xmeta name of xattr NAME: "owner" for user.meta.owner,
  * "flowfs.event_time" for user.flowfs.event_time; NULL if not metadata. */
