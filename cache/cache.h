@@ -30,6 +30,7 @@
 
 extern const struct cfg_key cache_global_keys[];
 extern const struct cfg_key cache_flow_keys[];
+extern const struct cfg_key cache_transform_keys[];
 
 struct cache;
 struct cache_file;	/* an open file handle */

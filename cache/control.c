@@ -5,7 +5,10 @@
  * for the following reads (pread at offset 0).  Answers start with "ok" or
  * "error".  Commands:
  *   rotate [FLOW]   seal the open chunks of every stream (of FLOW)
- *   retry [FLOW]    queue failed deliveries again
+ *   retry [FLOW]    queue failed deliveries again; objects a pipeline step
+ *                   failed run again from that step
+ *   clean-history FLOW|- DAYS
+ *                   delete step runs at least DAYS old (of FLOW, or all)
  *   mark            rotate everything; answer "ok mark N": N is the newest
  *                   object id, what `pending N` waits for
  *   pending N       "ok pending P failed F" then one line per object left
@@ -24,7 +27,7 @@ static int cmd_retry(struct cache *c, const char *flow, struct buf *a)
 {
 	struct flow *f = flow ? flow_find(c, flow) : NULL;
 	sqlite3_stmt *st;
-	int64_t ids[512];
+	int64_t ids[512], *stepped;
 	size_t n = 0, total = 0;
 
 	if (flow && !f) {
@@ -47,6 +50,17 @@ static int cmd_retry(struct cache *c, const char *flow, struct buf *a)
 		}
 		total += n;
 	} while (n == 512);
+	/* Objects a step failed run again from that step. */
+	n = db_ids(c, db_stmt(c, "SELECT id FROM objects WHERE state = 'failed' AND fstep IS NOT NULL "
+			      "AND (?1 IS NULL OR flow = ?1)", "t", f ? f->id : NULL), &stepped);
+	for (size_t i = 0; i < n; i++) {
+		if (db_exec(c, "UPDATE objects SET state = 'sealing', fstep = NULL, error = NULL "
+			    "WHERE id = ?", "i", stepped[i]) == 0) {
+			packer_enqueue(c, stepped[i]);
+			total++;
+		}
+	}
+	free(stepped);
 	/* Deliveries waiting for their backoff are retried now too. */
 	db_exec(c, "UPDATE deliveries SET next_try = 0 WHERE state = 'queued' AND object IN "
 		"(SELECT id FROM objects WHERE ?1 IS NULL OR flow = ?1)", "t", f ? f->id : NULL);
@@ -62,9 +76,9 @@ static int cmd_pending(struct cache *c, int64_t mark, struct buf *a)
 	/* failed deliveries, which flowctl retry sends again; and files not
 	 * delivered because a write failed (their writers got the error) */
 	int64_t failed = db_int(c, "SELECT count(*) FROM objects WHERE id <= ? AND state = 'failed' "
-				"AND error IS NULL", "i", mark);
+				"AND (error IS NULL OR fstep IS NOT NULL)", "i", mark);
 	int64_t rejected = db_int(c, "SELECT count(*) FROM objects WHERE id <= ? AND state = 'failed' "
-				  "AND error IS NOT NULL", "i", mark);
+				  "AND error IS NOT NULL AND fstep IS NULL", "i", mark);
 	sqlite3_stmt *st;
 	char ts[40];
 
@@ -176,6 +190,31 @@ static void table_sinks(struct cache *c, struct buf *a)
 	}
 }
 
+/* "FLOW|- DAYS": the runs of FLOW (or "-": all) at least DAYS old go. */
+static int cmd_clean_history(struct cache *c, const char *arg, struct buf *a)
+{
+	char flow[128];
+	double days = -1;
+	struct flow *f = NULL;
+	int64_t n;
+
+	if (sscanf(arg, "%127s %lf", flow, &days) != 2 || days < 0) {
+		buf_puts(a, "error usage: clean-history FLOW|- DAYS\n");
+		return -EINVAL;
+	}
+	if (strcmp(flow, "-") != 0 && !(f = flow_find(c, flow))) {
+		buf_printf(a, "error no flow named %s\n", flow);
+		return -ENOENT;
+	}
+	n = history_clean(c, f, days);
+	if (n < 0) {
+		buf_puts(a, "error the spool database refuses the delete\n");
+		return -EIO;
+	}
+	buf_printf(a, "ok removed %lld\n", (long long)n);
+	return 0;
+}
+
 int control_command(struct cache *c, const char *cmd, size_t len, struct buf *a)
 {
 	char line[256], *arg;
@@ -208,6 +247,8 @@ int control_command(struct cache *c, const char *cmd, size_t len, struct buf *a)
 		rc = cmd_retry(c, arg, a);
 	} else if (strcmp(line, "pending") == 0 && arg) {
 		rc = cmd_pending(c, strtoll(arg, NULL, 10), a);
+	} else if (strcmp(line, "clean-history") == 0 && arg) {
+		rc = cmd_clean_history(c, arg, a);
 	} else if (strcmp(line, "status") == 0) {
 		buf_puts(a, "ok\n");
 		table_flows(c, a);
@@ -217,7 +258,7 @@ int control_command(struct cache *c, const char *cmd, size_t len, struct buf *a)
 			buf_printf(a, "\nspool %s: its file system is full; writes get ENOSPC until "
 				   "deliveries free room\n", c->spool);
 	} else {
-		buf_printf(a, "error unknown command '%s' (rotate, retry, mark, pending, status)\n", line);
+		buf_printf(a, "error unknown command '%s' (rotate, retry, mark, pending, status, clean-history)\n", line);
 		rc = -EINVAL;
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -504,10 +504,10 @@ int convert_object(struct cache *c, int64_t id)
 		return -ENOMEM;
 	pthread_mutex_lock(&c->lock);
 	rc = conv_plan(cv, c, id);
+	cache_source_path(c, id, path, sizeof(path));	/* what its steps made of it */
 	pthread_mutex_unlock(&c->lock);
 	if (rc == 0)
 		rc = conv_schema(cv);
-	cache_data_path(c, id, path, sizeof(path));
 	if (rc == 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		rc = -errno;
 	if (rc == 0)
@@ -521,8 +521,8 @@ int convert_object(struct cache *c, int64_t id)
 		rc = RESERVE_RETRY(c, conv_commit(cv));
 	if (rc == 0) {
 		c->used += total;
-		if (cv->ov.chunk)	/* its outputs hold its records now */
-			cache_unlink_data(c, id, DATA_ALL);
+		/* its outputs hold its records now; an upload stays listed */
+		cache_unlink_data(c, id, cv->ov.chunk ? DATA_ALL : DATA_PACKED);
 		for (size_t i = 0; i < cv->nouts; i++)
 			packer_enqueue(c, cv->outs[i]->id);
 		log_info("packer", "%s/%s: %llu records in, %llu out, %llu to errors; %zu objects",

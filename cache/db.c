@@ -41,7 +41,7 @@ static const char schema[] =
 	"  mtime REAL NOT NULL, ctime REAL NOT NULL, created REAL NOT NULL,"
 	"  sealed REAL, done REAL,"
 	"  stream INT, part INT, seq INT, packed TEXT, psize INT, psha256 TEXT, error TEXT,"
-	"  parent INT, dkey TEXT, compress TEXT);"
+	"  parent INT, dkey TEXT, compress TEXT, stepped INT, fstep INT);"
 	"CREATE INDEX IF NOT EXISTS objects_stream ON objects(stream, state);"
 	"CREATE TABLE IF NOT EXISTS streams("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT, flow TEXT NOT NULL, dir TEXT NOT NULL,"
@@ -74,16 +74,24 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS record_counts("
 	"  flow TEXT NOT NULL, source TEXT NOT NULL, rin INT NOT NULL DEFAULT 0,"
 	"  rout INT NOT NULL DEFAULT 0, rerr INT NOT NULL DEFAULT 0, PRIMARY KEY(flow, source));"
+	"CREATE TABLE IF NOT EXISTS history("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT, t REAL NOT NULL, flow TEXT NOT NULL,"
+	"  object INT, key TEXT, source TEXT, step TEXT NOT NULL, status TEXT NOT NULL,"
+	"  exit INT, signal INT, seconds REAL, bytes_in INT, bytes_out INT, why TEXT,"
+	"  stderr TEXT);"
+	"CREATE INDEX IF NOT EXISTS history_flow ON history(flow, id);"
+	"CREATE INDEX IF NOT EXISTS history_t ON history(t);"
 	"CREATE TABLE IF NOT EXISTS seq("
 	"  flow TEXT NOT NULL, name TEXT NOT NULL, n INT NOT NULL, PRIMARY KEY(flow, name));";
 
 /* Columns added after the first release, for spools made before them:
  * packed form's size and hash (size and sha256 are the file's own), why an
- * upload failed, and what records made of an object (its parent, key and
- * compression).  Added when missing. */
+ * upload failed, what records made of an object (its parent, key and
+ * compression), and its pipeline steps (how many done, which failed).  Added when missing. */
 static const char *const added_columns[][2] = {
 	{ "psize", "INT" }, { "psha256", "TEXT" }, { "error", "TEXT" },
 	{ "parent", "INT" }, { "dkey", "TEXT" }, { "compress", "TEXT" },
+	{ "stepped", "INT" }, { "fstep", "INT" },
 };
 
 static int db_migrate(sqlite3 *db, char **msg)

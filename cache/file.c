@@ -272,9 +272,12 @@ static int open_virtual(struct cache *c, const struct cpath *p, int flags, struc
 		rc = status_root_json(c, &b);
 	else if (strcmp(p->name, ".flow") == 0)
 		rc = flow_json(c, p->flow, &b);
+	else if (strcmp(p->name, ".history") == 0)
+		rc = history_json(c, p->flow, &b);	/* JSON lines, each with its newline */
 	else
 		rc = status_flow_json(c, p->flow, &b);
-	buf_puts(&b, "\n");
+	if (strcmp(p->name, ".history") != 0)
+		buf_puts(&b, "\n");
 	f->c = c;
 	f->fd = -1;
 	f->vdata = buf_steal(&b, &f->vlen);

@@ -9,7 +9,8 @@
  * Object states in the database (objects.state):
  *   staging    being written (objects.open = 1 since the last write, 0 once
  *              flushed: a flushed object survives a crash and is sealed)
- *   sealing    closed, waiting for the packer (split + hash)
+ *   sealing    closed, waiting for the packer (steps, records, compress,
+ *              split + hash); objects.stepped counts the steps done
  *   held       sealed, but a path component starts with '.'; queued on rename
  *   queued     one delivery row per sink; some still queued or in flight
  *   delivered  every sink has it; while listed (`retain`, or until the
@@ -17,7 +18,9 @@
  *              reads back; its packed form is gone
  *   split      read as records (convert.c): its outputs, derived objects
  *              (parent = its id), are delivered in its stead
- *   failed     no delivery pending and at least one failed permanently
+ *   failed     no delivery pending and at least one failed permanently; or
+ *              a write failed (objects.error); or a pipeline step failed
+ *              (objects.fstep, objects.error): flowctl retry runs it again
  *   cancelled  unlinked or replaced before delivery
  *   discarded  still open when the daemon died: never acknowledged
  * Users see staging (staging, held), queued (sealing, queued), delivered,
@@ -35,6 +38,7 @@
 #include "../util/buf.h"
 #include "../util/cfg.h"
 #include "cache.h"
+#include "step.h"
 
 #define FLOW_ID_LEN 12
 
@@ -42,6 +46,16 @@ struct flow_perm {			/* the flow keys mode, owner and group */
 	mode_t mode;			/* permission bits of the flow's directories */
 	uid_t uid;
 	gid_t gid;
+};
+
+struct transform {			/* a [transform.NAME]: one pipeline step */
+	const char *name;		/* the section's */
+	struct step_cmd cmd;
+};
+
+struct step_retry {			/* a step run again later (it found no room) */
+	int64_t id;
+	double at;
 };
 
 struct flow {
@@ -56,6 +70,8 @@ struct flow {
 	const char *compress;		/* chunks: "none", "gz" or "xz" */
 	const char *upload_compress;	/* uploads: the same */
 	int level;			/* compress_level */
+	struct transform **steps;	/* `transforms`, in order */
+	size_t nsteps;
 	struct flow_perm perm;		/* of the flow's directory and its sub-directories */
 	double created, updated;
 	struct flow *next;
@@ -163,7 +179,17 @@ struct cache {
 	int inflight;			/* deliveries being sent; protected by lock */
 	struct outcome *unrecorded;	/* outcomes the db refused, written again by
 					 * the timer; protected by lock */
-	pthread_t *workers;
+	struct transform *transforms;	/* [transform.NAME]; fixed after cache_new */
+	size_t ntransforms;
+	char *stepdir;			/* spool/steps: the steps' working directories */
+	pthread_cond_t step_cond;	/* objects to run steps on, or stop */
+	int64_t *step_q;		/* ids whose steps are to run; protected by lock */
+	size_t step_n, step_cap;
+	int stepping;			/* stepper threads running one; protected by lock */
+	struct step_retry *step_retry;	/* protected by lock */
+	size_t step_retry_n, step_retry_cap;
+	volatile bool step_stop;	/* running steps end: unmounting */
+	pthread_t *workers, *steppers;
 	pthread_t packer, timer;
 	bool started;
 };
@@ -204,8 +230,14 @@ int check_flow_perms(const struct cfg *cfg, char *err, size_t errlen);
 int flow_create(struct cache *c, const char *name, const char *source, struct flow **out);
 void flow_remove(struct cache *c, struct flow *f);	/* from memory; caller holds lock */
 /* Removes object ID's data files, the FORMS named: DATA_RAW (the file as
- * written, data/ID), DATA_PACKED (its compressed form, data/ID.KIND), and
+ * written, data/ID), DATA_PACKED (its compressed form, data/ID.KIND, and
+ * its last pipeline step's output, data/ID.sN), and
  * takes their sizes off c->used.  Caller holds lock. */
+/* Removes data file PATH and takes its size off c->used; lock held. */
+void unlink_counted(struct cache *c, const char *path);
+/* ERR = "FILE:LINE: [SECTION] KEY: MSG" for KEY of SEC; -EINVAL. */
+int key_error(const struct cfg *cfg, const struct cfg_section *sec, const char *key,
+	      const char *msg, char *err, size_t errlen);
 #define DATA_RAW	1u
 #define DATA_PACKED	2u
 #define DATA_ALL	(DATA_RAW | DATA_PACKED)
@@ -319,6 +351,25 @@ bool obj_converts(struct cache *c, int64_t id);
  * then it is 'split'.  Lock NOT held.  0 or -errno (nothing is left: it
  * is converted again). */
 int convert_object(struct cache *c, int64_t id);
+
+/* pipeline.c: pipeline steps (see there) */
+int transforms_load(struct cache *c, char *err, size_t errlen);	/* at cache_new */
+void transforms_free(struct cache *c);
+int flow_steps(struct cache *c, struct flow *f);	/* F's steps from its `transforms` */
+void steps_enqueue(struct cache *c, int64_t id);	/* lock held */
+void steps_retry(struct cache *c);	/* the timer: runs due again; lock held */
+void *stepper_main(void *arg);
+/* Object ID has steps still to run (not derived; fewer done than its
+ * flow has).  Lock held. */
+bool obj_steps_pending(struct cache *c, int64_t id);
+/* What packing object ID reads: its last step's output (data/ID.sN), or
+ * data/ID.  Lock held. */
+void cache_source_path(struct cache *c, int64_t id, char *out, size_t outlen);
+void history_prune(struct cache *c);	/* older than history_keep; lock held */
+/* Deletes the runs of F (NULL: all flows) at least DAYS old; how many, or
+ * -1.  Lock held. */
+int64_t history_clean(struct cache *c, const struct flow *f, double days);
+int history_json(struct cache *c, const struct flow *f, struct buf *b);	/* .history; lock held */
 
 /* worker.c */
 /* Object ID's state from its outputs' (split, delivered or failed); lock held. */

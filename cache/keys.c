@@ -26,6 +26,8 @@ const struct cfg_key cache_global_keys[] = {
 	  "cap of the exponential backoff between delivery attempts" },
 	{ "drain_timeout", CFG_DURATION, "10s", 0, NULL, 0, 3600,
 	  "at unmount, how long to wait for deliveries in flight" },
+	{ "history_keep", CFG_DURATION, "7d", 0, NULL, 0, 0,
+	  "pipeline step runs (.history) are kept this long" },
 	{ NULL }
 };
 
@@ -61,6 +63,9 @@ const struct cfg_key cache_flow_keys[] = {
 	  "relaxed: new fields become new columns; strict: records that do not fit go to errors" },
 	{ "errors", CFG_STR, "<FLOW>/_errors/<DATE>/<STREAM>-<DATETIME>.<PART>.jsonl", 0, NULL, 0, 0,
 	  "key template of the records that cannot be read, as JSON lines" },
+	{ "transforms", CFG_LIST, NULL, 0, NULL, 0, 0,
+	  "pipeline steps ([transform.NAME]) every sealed object runs through, in order, "
+	  "before records and compression" },
 	{ "retain", CFG_DURATION, "1h", 0, NULL, 0, 0,
 	  "delivered files stay listed (and readable) this long, unless the spool needs the room" },
 	{ "mode", CFG_STR, "0755", 0, NULL, 0, 0,
@@ -69,5 +74,16 @@ const struct cfg_key cache_flow_keys[] = {
 	  "owner of the flow's directories: a user name or a numeric uid" },
 	{ "group", CFG_STR, "root", 0, NULL, 0, 0,
 	  "group of the flow's directories: a group name or a numeric gid" },
+	{ NULL }
+};
+
+const struct cfg_key cache_transform_keys[] = {
+	{ "command", CFG_STR, NULL, CFG_REQUIRED, NULL, 0, 0,
+	  "the step's program and arguments, split like a shell would, run with no shell: "
+	  "the object on stdin, the new object on stdout" },
+	{ "timeout", CFG_DURATION, "5m", CFG_BARE_SECONDS, NULL, 1, 0,
+	  "then the step's whole process group is killed: TIMEOUT" },
+	{ "user", CFG_STR, "", 0, NULL, 0, 0,
+	  "user the step runs as (empty: nobody when flowfs runs as root, else flowfs's own)" },
 	{ NULL }
 };

@@ -247,6 +247,7 @@ static int readdir_flow(struct cache *c, const struct cpath *p, cache_fill_fn fi
 		st.st_mode = S_IFREG | 0444;
 		fill(arg, ".flow", &st);
 		fill(arg, ".status", &st);
+		fill(arg, ".history", &st);
 	}
 	st.st_mode = S_IFDIR | 0755;
 	s = db_stmt(c, "SELECT name FROM dirs WHERE flow = ? AND dir = ? ORDER BY name", "tt",

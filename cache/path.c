@@ -65,7 +65,8 @@ bool path_hidden(const char *rel)
 
 bool name_reserved(const struct cpath *p)
 {
-	return !*p->dir && (strcmp(p->name, ".flow") == 0 || strcmp(p->name, ".status") == 0);
+	return !*p->dir && (strcmp(p->name, ".flow") == 0 || strcmp(p->name, ".status") == 0 ||
+			    strcmp(p->name, ".history") == 0);
 }
 
 int name_check_new(const struct cpath *p)

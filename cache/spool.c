@@ -64,8 +64,7 @@ void cache_packed_path(const struct cache *c, int64_t id, const char *packed, ch
 		cache_data_path(c, id, out, outlen);
 }
 
-/* Removes the data file PATH and takes its size off c->used. */
-static void unlink_counted(struct cache *c, const char *path)
+void unlink_counted(struct cache *c, const char *path)
 {
 	struct stat st;
 
@@ -90,6 +89,15 @@ void cache_unlink_data(struct cache *c, int64_t id, unsigned forms)
 	for (size_t i = 0; (forms & DATA_PACKED) && compress_kinds[i]; i++) {
 		cache_packed_path(c, id, compress_kinds[i], path, sizeof(path));
 		unlink_counted(c, path);
+	}
+	if (forms & DATA_PACKED) {	/* a step's output; the earlier ones went as it came */
+		int64_t k = db_int(c, "SELECT coalesce(stepped, 0) FROM objects WHERE id = ?", "i", id);
+		char kind[24];
+
+		snprintf(kind, sizeof(kind), "s%lld", (long long)k);
+		cache_packed_path(c, id, kind, path, sizeof(path));
+		if (k > 0)
+			unlink_counted(c, path);
 	}
 }
 
@@ -223,6 +231,7 @@ static void flow_free(struct flow *f)
 	if (!f)
 		return;
 	cfg_list_free(f->sinks);
+	free(f->steps);
 	free(f->name);
 	free(f);
 }
@@ -259,7 +268,7 @@ struct flow *flow_add(struct cache *c, const char *id, const char *name, const c
 		f->perm = (struct flow_perm){ .mode = 0755 };
 	f->created = created;
 	f->updated = updated;
-	if (!f->name || !f->sinks) {
+	if (!f->name || !f->sinks || flow_steps(c, f) != 0) {
 		flow_free(f);
 		return NULL;
 	}
@@ -462,6 +471,10 @@ static bool data_wanted(struct cache *c, const char *name)
 
 	if (end == name || (*end && *end != '.') || strchr(end + (*end == '.'), '.'))
 		return false;
+	if (end[0] == '.' && end[1] == 's' && end[2] >= '1' && end[2] <= '9')	/* a step's output */
+		return db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND stepped = ? AND state IN "
+			      "('sealing','held','queued','failed')", "ii", (int64_t)id,
+			      (int64_t)strtoll(end + 2, NULL, 10)) > 0;
 	if (*end == '.')
 		return db_int(c, "SELECT count(*) FROM objects WHERE id = ? AND packed = ? AND state IN "
 			      "('sealing','held','queued','failed')", "it", (int64_t)id, end + 1) > 0;
@@ -580,8 +593,8 @@ static int sinks_open(struct cache *c, char *err, size_t errlen)
 
 /* ERR = "FILE:LINE: [SECTION] KEY: MSG" for KEY of SEC (or the line of the
  * section when KEY comes from [flowfs]); -EINVAL. */
-static int key_error(const struct cfg *cfg, const struct cfg_section *sec, const char *key,
-		     const char *msg, char *err, size_t errlen)
+int key_error(const struct cfg *cfg, const struct cfg_section *sec, const char *key,
+	      const char *msg, char *err, size_t errlen)
 {
 	const struct cfg_entry *e = cfg_entry(sec, key);
 
@@ -678,6 +691,7 @@ int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errle
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->work_cond, NULL);
 	pthread_cond_init(&c->pack_cond, NULL);
+	pthread_cond_init(&c->step_cond, NULL);
 	c->spool = strdup(cfg_str(g, "spool"));
 	c->spool_max = cfg_size(g, "spool_max");
 	c->part_size = cfg_size(g, "part_size");
@@ -685,7 +699,8 @@ int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errle
 	c->drain_timeout = cfg_seconds(g, "drain_timeout");
 	c->nworkers = (int)cfg_int(g, "workers");
 	if (!c->spool || asprintf(&c->datadir, "%s/data", c->spool) < 0 ||
-	    asprintf(&c->taildir, "%s/tails", c->spool) < 0) {
+	    asprintf(&c->taildir, "%s/tails", c->spool) < 0 ||
+	    asprintf(&c->stepdir, "%s/steps", c->spool) < 0) {
 		rc = -ENOMEM;
 		goto out_free;
 	}
@@ -698,6 +713,9 @@ int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errle
 		goto out_free;
 	}
 	rc = spool_lock(c, err, errlen);
+	if (rc)
+		goto out_free;
+	rc = transforms_load(c, err, errlen);
 	if (rc)
 		goto out_free;
 	spool_lock_pid(c);
@@ -741,7 +759,8 @@ int cache_start(struct cache *c)
 		return rc;
 	}
 	c->workers = calloc((size_t)c->nworkers, sizeof(*c->workers));
-	if (!c->workers)
+	c->steppers = calloc((size_t)c->nworkers, sizeof(*c->steppers));
+	if (!c->workers || !c->steppers)
 		return -ENOMEM;
 	/* The spool's threads take no signal: SIGINT, SIGTERM and SIGHUP must
 	 * reach the thread that runs the FUSE loop, which then unmounts (a
@@ -753,6 +772,8 @@ int cache_start(struct cache *c)
 		rc = pthread_create(&c->timer, NULL, timer_main, c);
 	for (int i = 0; i < c->nworkers && rc == 0; i++)
 		rc = pthread_create(&c->workers[i], NULL, worker_main, c);
+	for (int i = 0; i < c->nworkers && rc == 0; i++)	/* steps: in parallel, as many */
+		rc = pthread_create(&c->steppers[i], NULL, stepper_main, c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc)
 		return -rc;
@@ -762,7 +783,7 @@ int cache_start(struct cache *c)
 
 static bool queues_empty(struct cache *c)
 {
-	return c->pack_n == 0 && c->pack_retry_n == 0 && c->seal_retry_n == 0 && !c->held_retry &&
+	return c->pack_n == 0 && c->step_n == 0 && c->stepping == 0 && c->pack_retry_n == 0 && c->seal_retry_n == 0 && !c->held_retry &&
 	       !c->tails_kept &&
 	       !c->packing && c->inflight == 0 &&
 	       db_int(c, "SELECT count(*) FROM deliveries WHERE state IN ('queued', 'inflight')", NULL) == 0;
@@ -789,8 +810,10 @@ static bool drain(struct cache *c)
 		pthread_cond_timedwait(&c->work_cond, &c->lock, &ts);
 	}
 	c->stopping = true;
+	c->step_stop = true;	/* a step still running runs again at the next mount */
 	pthread_cond_broadcast(&c->work_cond);
 	pthread_cond_broadcast(&c->pack_cond);
+	pthread_cond_broadcast(&c->step_cond);
 	ts.tv_sec = (time_t)deadline + 1;
 	ts.tv_nsec = 0;
 	while (c->inflight > 0)
@@ -821,6 +844,8 @@ void cache_free(struct cache *c)
 		}
 		for (int i = 0; i < c->nworkers; i++)
 			pthread_join(c->workers[i], NULL);
+		for (int i = 0; i < c->nworkers; i++)
+			pthread_join(c->steppers[i], NULL);
 		pthread_join(c->packer, NULL);
 		pthread_join(c->timer, NULL);
 		outcomes_free(c);
@@ -839,6 +864,10 @@ void cache_free(struct cache *c)
 	}
 	free(c->sinks);
 	free(c->workers);
+	free(c->steppers);
+	free(c->step_q);
+	free(c->step_retry);
+	transforms_free(c);
 	free(c->pack_q);
 	free(c->pack_retry);
 	free(c->seal_retry);
@@ -846,9 +875,11 @@ void cache_free(struct cache *c)
 		close(c->lock_fd);
 	free(c->datadir);
 	free(c->taildir);
+	free(c->stepdir);
 	free(c->spool);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->work_cond);
 	pthread_cond_destroy(&c->pack_cond);
+	pthread_cond_destroy(&c->step_cond);
 	free(c);
 }

@@ -273,7 +273,15 @@ int flow_json(struct cache *c, struct flow *f, struct buf *b)
 	buf_json_str(b, cfg_str(f->sec, "upload_compress"));
 	buf_puts(b, ",\"retain\":");
 	buf_json_str(b, cfg_str(f->sec, "retain"));
-	buf_puts(b, "}],\"sinks\":[");
+	buf_puts(b, "}");
+	for (size_t i = 0; i < f->nsteps; i++) {	/* its pipeline, in order */
+		buf_puts(b, ",{\"type\":\"step\",\"name\":");
+		buf_json_str(b, f->steps[i]->name);
+		buf_puts(b, ",\"command\":");
+		buf_json_str(b, cfg_str(cfg_find_transform(c->cfg, f->steps[i]->name), "command"));
+		buf_printf(b, ",\"timeout\":%llu}", (unsigned long long)f->steps[i]->cmd.timeout);
+	}
+	buf_puts(b, "],\"sinks\":[");
 	for (size_t i = 0; i < f->nsinks; i++) {
 		struct sink_slot *s = sink_slot_find(c, f->sinks[i]);
 		if (i)

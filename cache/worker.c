@@ -171,7 +171,7 @@ static int job_meta(struct cache *c, struct job *j)
 static int job_key(struct job *j, const char *key, const char *packed)
 {
 	size_t plen = (size_t)snprintf(j->key, sizeof(j->key), "%s", j->slot->sink->prefix);
-	size_t klen, slen = strlen(packed);
+	size_t klen, slen = packed[0] == 's' ? 0 : strlen(packed);	/* "s2": a step's output */
 
 	if (plen + strlen(key) >= sizeof(j->key))
 		return -ENAMETOOLONG;
@@ -635,7 +635,7 @@ static void expire_listing(struct cache *c)
 void *timer_main(void *arg)
 {
 	struct cache *c = arg;
-	double last = 0;
+	double last = 0, pruned = 0;
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
@@ -646,6 +646,11 @@ void *timer_main(void *arg)
 			reserve_fill(c);
 			record_again(c);
 			packer_retry(c);
+			steps_retry(c);
+			if (now - pruned >= 60.0) {
+				history_prune(c);
+				pruned = now;
+			}
 			if (c->held_retry)
 				held_release(c);
 			expire_listing(c);

@@ -5,7 +5,12 @@
  *                                    is sealed is delivered to every sink
  *   flowctl rotate MNT [FLOW]        seal open stream chunks now
  *   flowctl status MNT               a table: flows, streams, sinks
- *   flowctl retry MNT [FLOW]         queue failed deliveries again
+ *   flowctl retry MNT [FLOW]         queue failed deliveries again; run failed
+ *                                    pipeline steps again
+ *   flowctl history MNT [FLOW] [--status S] [--json]
+ *   flowctl clean-history MNT [--flow FLOW] [--days N]
+ *   flowctl test CONFIG FLOW FILE [-o OUT] [--stream]
+ *                                    pipeline steps (fs/pipectl.c)
  *   flowctl reassemble [-o DIR] DIR|FILE...
  *                                    rebuild files from captured http file
  *                                    events (fs/reassemble.c; no mount needed)
@@ -22,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "flowctl.h"
 #include "reassemble.h"
 
 #define ANSWER_MAX (1 << 20)
@@ -32,12 +38,14 @@ static void usage(FILE *f)
 		   "       flowctl rotate MNT [FLOW]\n"
 		   "       flowctl status MNT\n"
 		   "       flowctl retry MNT [FLOW]\n"
+		   "       flowctl history MNT [FLOW] [--status STATUS] [--json]\n"
+		   "       flowctl clean-history MNT [--flow FLOW] [--days N]\n"
+		   "       flowctl test CONFIG FLOW FILE [-o OUT] [--stream]\n"
 		   "       flowctl reassemble [-o DIR] DIR|FILE...\n"
 		   "       flowctl --help | --version\n");
 }
 
-/* Sends CMD and reads the answer into BUF; returns its length or -1. */
-static ssize_t ask(int fd, const char *cmd, char *buf, size_t size)
+ssize_t flowctl_ask(int fd, const char *cmd, char *buf, size_t size)
 {
 	ssize_t n;
 
@@ -64,12 +72,12 @@ static int sync_cmd(int fd, char *buf, double timeout)
 	long long mark, pending = 0, failed = 0, rejected = 0;
 	char cmd[64];
 
-	if (ask(fd, "mark", buf, ANSWER_MAX) < 0 || sscanf(buf, "ok mark %lld", &mark) != 1)
+	if (flowctl_ask(fd, "mark", buf, ANSWER_MAX) < 0 || sscanf(buf, "ok mark %lld", &mark) != 1)
 		return 1;
 	snprintf(cmd, sizeof(cmd), "pending %lld", mark);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		if (ask(fd, cmd, buf, ANSWER_MAX) < 0 ||
+		if (flowctl_ask(fd, cmd, buf, ANSWER_MAX) < 0 ||
 		    sscanf(buf, "ok pending %lld failed %lld rejected %lld", &pending, &failed,
 			   &rejected) != 3)
 			return 1;
@@ -95,6 +103,15 @@ static int sync_cmd(int fd, char *buf, double timeout)
 	return 0;
 }
 
+static const struct {
+	const char *name;
+	int (*main)(int argc, char **argv);
+} subs[] = {
+	{ "history", history_main },
+	{ "clean-history", clean_history_main },
+	{ "test", test_main },
+};
+
 int main(int argc, char **argv)
 {
 	const char *verb, *mnt, *arg = NULL;
@@ -112,6 +129,14 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "reassemble") == 0)
 		return reassemble_main(argc - 2, argv + 2);
+	for (size_t i = 0; argc >= 2 && i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (strcmp(argv[1], subs[i].name) == 0) {
+			rc = subs[i].main(argc - 2, argv + 2);
+			if (rc == 64)
+				usage(stderr);
+			return rc;
+		}
+	}
 	if (argc < 3) {
 		usage(stderr);
 		return 64;
@@ -147,7 +172,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(verb, "rotate") == 0 || strcmp(verb, "retry") == 0 ||
 		   strcmp(verb, "status") == 0) {
 		snprintf(cmd, sizeof(cmd), "%s%s%s", verb, arg ? " " : "", arg ? arg : "");
-		if (ask(fd, cmd, buf, ANSWER_MAX) < 0)
+		if (flowctl_ask(fd, cmd, buf, ANSWER_MAX) < 0)
 			rc = 1;
 		else if (strcmp(verb, "status") == 0)
 			fputs(strchr(buf, '\n') + 1, stdout);

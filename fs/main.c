@@ -38,7 +38,7 @@ struct opts {
 
 static const struct cfg_schema schema = {
 	.global = cache_global_keys,
-	.flow = cache_flow_keys,
+	.flow = cache_flow_keys, .transform = cache_transform_keys,
 	.sink_keys = sink_keys,
 };
 
@@ -68,6 +68,8 @@ static void help(void)
 	cfg_print_keys(stdout, cache_global_keys);
 	printf("\n[flow.NAME] keys (also allowed in [flowfs] as defaults):\n");
 	cfg_print_keys(stdout, cache_flow_keys);
+	printf("\n[transform.NAME] keys (a pipeline step):\n");
+	cfg_print_keys(stdout, cache_transform_keys);
 	for (int i = 0; sink_types[i]; i++) {
 		printf("\n[sink.NAME] keys of type = %s:\n", sink_types[i]->type);
 		cfg_print_keys(stdout, sink_types[i]->keys);
@@ -99,6 +101,7 @@ static void config_keys(void)
 
 	print_keys("flowfs", cache_global_keys);
 	print_keys("flow", cache_flow_keys);
+	print_keys("transform", cache_transform_keys);
 	for (int i = 0; sink_types[i]; i++) {
 		snprintf(section, sizeof(section), "sink.%s", sink_types[i]->type);
 		print_keys(section, sink_types[i]->keys);

@@ -488,9 +488,13 @@ static int finish_section(struct loader *l, struct cfg_section *s, const struct 
 	return 0;
 }
 
-static int check_sinks_named(struct loader *l, struct cfg *c, struct cfg_section *s)
+/* Every name in S's list KEY ("sinks", "transforms") is a configured
+ * section: FIND finds it, WHAT says what it is. */
+static int check_named(struct loader *l, struct cfg *c, struct cfg_section *s, const char *key,
+		       const struct cfg_section *(*find)(const struct cfg *, const char *),
+		       const char *what)
 {
-	const struct cfg_entry *e = cfg_entry(s, "sinks");
+	const struct cfg_entry *e = cfg_entry(s, key);
 	char label[128];
 	size_t n;
 	char **v;
@@ -498,16 +502,23 @@ static int check_sinks_named(struct loader *l, struct cfg *c, struct cfg_section
 
 	if (!e || !e->value)
 		return 0;
-	v = cfg_list(s, "sinks", &n);
+	v = cfg_list(s, key, &n);
 	if (!v)
 		return -ENOMEM;
 	for (size_t i = 0; i < n && rc == 0; i++)
-		if (!cfg_find_sink(c, v[i]))
-			rc = fail(l, e->line ? e->line : s->line, "[%s] sinks: no sink named '%s'%s",
-				  sec_label(s, label, sizeof(label)), v[i],
+		if (!find(c, v[i]))
+			rc = fail(l, e->line ? e->line : s->line, "[%s] %s: no %s named '%s'%s",
+				  sec_label(s, label, sizeof(label)), key, what, v[i],
 				  e->set ? "" : " (inherited from [flowfs])");
 	cfg_list_free(v);
 	return rc;
+}
+
+static int check_sinks_named(struct loader *l, struct cfg *c, struct cfg_section *s)
+{
+	int rc = check_named(l, c, s, "sinks", cfg_find_sink, "sink");
+
+	return rc ? rc : check_named(l, c, s, "transforms", cfg_find_transform, "transform");
 }
 
 static int add_section(struct cfg_section ***v, size_t *n, struct cfg_section *s)
@@ -537,16 +548,24 @@ static int load_section(struct loader *l, dictionary *d, const struct scan_sec *
 		c->global->line = ss->line;
 		return fill_section(l, d, ss, c->global);
 	}
-	if (!dot || (strncmp(ss->raw, "sink", kindlen) != 0 && strncmp(ss->raw, "flow", kindlen) != 0) ||
-	    kindlen != 4)
-		return fail(l, ss->line, "[%s]: unknown section (expected [flowfs], [sink.NAME] or "
-			    "[flow.NAME])", ss->raw);
+	if (!dot || !((kindlen == 4 && (strncmp(ss->raw, "sink", 4) == 0 ||
+					strncmp(ss->raw, "flow", 4) == 0)) ||
+		      (kindlen == 9 && strncmp(ss->raw, "transform", 9) == 0 && l->schema->transform)))
+		return fail(l, ss->line, "[%s]: unknown section (expected [flowfs], [sink.NAME], "
+			    "[flow.NAME] or [transform.NAME])", ss->raw);
 	if (!cfg_name_valid(name))
 		return fail(l, ss->line, "[%s]: bad name '%s' (1-48 characters of a-z, 0-9, _ and -)",
 			    ss->raw, name);
 	if (strncmp(ss->raw, "flow", 4) == 0) {
 		s = section_new("flow", name, ss->line, l->schema->flow, NULL);
 		rc = s && s->entries ? add_section(&c->flows, &c->nflows, s) : -ENOMEM;
+		return rc ? rc : fill_section(l, d, ss, s);
+	}
+	if (kindlen == 9) {
+		if (cfg_find_transform(c, name))
+			return fail(l, ss->line, "[%s]: defined twice", ss->raw);
+		s = section_new("transform", name, ss->line, l->schema->transform, NULL);
+		rc = s && s->entries ? add_section(&c->transforms, &c->ntransforms, s) : -ENOMEM;
 		return rc ? rc : fill_section(l, d, ss, s);
 	}
 	snprintf(ikey, sizeof(ikey), "%s:type", ss->raw);
@@ -591,6 +610,8 @@ static int load(struct loader *l, struct scan *sc, struct cfg *c)
 		rc = finish_section(l, c->sinks[i], NULL);
 	for (size_t i = 0; i < c->nflows && rc == 0; i++)
 		rc = finish_section(l, c->flows[i], c->global);
+	for (size_t i = 0; i < c->ntransforms && rc == 0; i++)
+		rc = finish_section(l, c->transforms[i], NULL);
 	if (rc == 0)
 		rc = check_sinks_named(l, c, c->global);
 	for (size_t i = 0; i < c->nflows && rc == 0; i++)
@@ -667,8 +688,11 @@ void cfg_free(struct cfg *c)
 		section_free(c->sinks[i]);
 	for (size_t i = 0; i < c->nflows; i++)
 		section_free(c->flows[i]);
+	for (size_t i = 0; i < c->ntransforms; i++)
+		section_free(c->transforms[i]);
 	free(c->sinks);
 	free(c->flows);
+	free(c->transforms);
 	free(c->path);
 	free(c);
 }
@@ -769,6 +793,14 @@ const struct cfg_section *cfg_find_sink(const struct cfg *c, const char *name)
 	return NULL;
 }
 
+const struct cfg_section *cfg_find_transform(const struct cfg *c, const char *name)
+{
+	for (size_t i = 0; i < c->ntransforms; i++)
+		if (strcmp(c->transforms[i]->name, name) == 0)
+			return c->transforms[i];
+	return NULL;
+}
+
 const struct cfg_section *cfg_find_flow(const struct cfg *c, const char *name)
 {
 	for (size_t i = 0; i < c->nflows; i++)
@@ -793,4 +825,53 @@ void cfg_print_keys(FILE *f, const struct cfg_key *keys)
 			fprintf(f, "%s", k->flags & CFG_REQUIRED ? "required  " : "no default  ");
 		fprintf(f, "%s%s\n", k->help, k->flags & CFG_SECRET ? " (secret)" : "");
 	}
+}
+
+/* ---- a loaded config, rewired (flowctl test) ---- */
+
+int cfg_set(struct cfg_section *s, const char *key, const char *value)
+{
+	struct cfg_entry *e = entry_mut(s, key);
+	char *v;
+
+	if (!e)
+		return -ENOENT;
+	v = strdup(value);
+	if (!v)
+		return -ENOMEM;
+	free(e->value);
+	e->value = v;
+	e->set = true;
+	return 0;
+}
+
+int cfg_isolate(struct cfg *c, const char *flow, const char *sink, const struct cfg_key *keys,
+		const char *const *kv)
+{
+	struct cfg_section *s = section_new("sink", sink, 0, keys, NULL), *keep = NULL;
+	struct loader l = { c->path, NULL, (char[256]){ 0 }, 256 };
+	int rc = s && s->entries ? 0 : -ENOMEM;
+
+	for (size_t i = 0; rc == 0 && kv[i]; i += 2)
+		rc = cfg_set(s, kv[i], kv[i + 1]);
+	if (rc == 0)
+		rc = finish_section(&l, s, NULL);	/* the sink's defaults */
+	for (size_t i = 0; rc == 0 && i < c->nflows; i++) {
+		if (strcmp(c->flows[i]->name, flow) == 0)
+			keep = c->flows[i];
+		else
+			section_free(c->flows[i]);
+	}
+	if (rc || !keep) {
+		section_free(s);
+		return rc ? rc : -ENOENT;
+	}
+	c->flows[0] = keep;
+	c->nflows = 1;
+	for (size_t i = 0; i < c->nsinks; i++)
+		section_free(c->sinks[i]);
+	c->sinks[0] = s;	/* a config with a flow has a sink: sinks is required */
+	c->nsinks = 1;
+	rc = cfg_set(keep, "sinks", sink);
+	return rc ? rc : cfg_set(c->global, "sinks", sink);
 }

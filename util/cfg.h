@@ -12,6 +12,7 @@
  *   [flowfs]       global keys, plus every flow key as a default for flows
  *   [sink.NAME]    keys of the sink type named by its `type` key
  *   [flow.NAME]    flow keys; unset keys inherit [flowfs], then the default
+ *   [transform.NAME] a pipeline step's keys (command, timeout, user)
  *
  * Errors name the file, line, section and key:
  *   "/etc/flowfs.ini:12: [sink.logs] part_size: bad size '12Q' (use K, M, G)"
@@ -75,11 +76,14 @@ struct cfg {
 	struct cfg_section **sinks;	/* in file order */
 	size_t nflows;
 	struct cfg_section **flows;	/* in file order */
+	size_t ntransforms;
+	struct cfg_section **transforms;	/* in file order */
 };
 
 struct cfg_schema {
 	const struct cfg_key *global;	/* keys of [flowfs] */
 	const struct cfg_key *flow;	/* keys of [flow.NAME], also allowed in [flowfs] */
+	const struct cfg_key *transform;	/* keys of [transform.NAME] */
 	/* Keys of a sink type, NULL if the type is unknown.  Every table
 	 * returned must contain "type" (CFG_STR, required). */
 	const struct cfg_key *(*sink_keys)(const char *type);
@@ -111,6 +115,16 @@ char **cfg_list(const struct cfg_section *s, const char *key, size_t *n);
 void cfg_list_free(char **v);
 const struct cfg_section *cfg_find_sink(const struct cfg *c, const char *name);
 const struct cfg_section *cfg_find_flow(const struct cfg *c, const char *name);
+const struct cfg_section *cfg_find_transform(const struct cfg *c, const char *name);
+
+/* Rewiring a loaded config (flowctl test): KEY of S becomes VALUE (as if
+ * set; not checked).  0, -ENOENT (no such key) or -ENOMEM. */
+int cfg_set(struct cfg_section *s, const char *key, const char *value);
+/* C keeps only flow FLOW, and its only sink becomes SINK, of the table KEYS
+ * with the NULL-terminated key/value pairs KV (defaults for the rest).
+ * 0, -ENOENT (no such flow) or -ENOMEM. */
+int cfg_isolate(struct cfg *c, const char *flow, const char *sink, const struct cfg_key *keys,
+		const char *const *kv);
 
 /* Value parsers, also used for values that do not come from a file. */
 int cfg_parse_size(const char *s, uint64_t *out);		/* 0 or -EINVAL */

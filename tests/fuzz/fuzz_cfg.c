@@ -24,7 +24,7 @@
 
 static const struct cfg_schema schema = {
 	.global = cache_global_keys,
-	.flow = cache_flow_keys,
+	.flow = cache_flow_keys, .transform = cache_transform_keys,
 	.sink_keys = sink_keys,
 };
 

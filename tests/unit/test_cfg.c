@@ -41,7 +41,7 @@ static const struct cfg_key *test_sink_keys(const char *type)
 }
 
 static const struct cfg_schema schema = {
-	.global = cache_global_keys, .flow = cache_flow_keys, .sink_keys = test_sink_keys,
+	.global = cache_global_keys, .flow = cache_flow_keys, .transform = cache_transform_keys, .sink_keys = test_sink_keys,
 };
 
 /* Loads TEXT; returns the error text ("" on success, then *OUT is set). */

@@ -24,7 +24,7 @@
 #include "unit.h"
 
 static const struct cfg_schema schema = {
-	.global = cache_global_keys, .flow = cache_flow_keys, .sink_keys = sink_keys,
+	.global = cache_global_keys, .flow = cache_flow_keys, .transform = cache_transform_keys, .sink_keys = sink_keys,
 };
 
 static char root[256];		/* the test's temp directory */

@@ -18,7 +18,7 @@
 static char tmp[256], ini[512];
 
 static const struct cfg_schema schema = {
-	.global = cache_global_keys, .flow = cache_flow_keys, .sink_keys = sink_keys,
+	.global = cache_global_keys, .flow = cache_flow_keys, .transform = cache_transform_keys, .sink_keys = sink_keys,
 };
 
 static struct cfg *load(const char *flow_keys)
