@@ -562,8 +562,6 @@ static int load_section(struct loader *l, dictionary *d, const struct scan_sec *
 		return rc ? rc : fill_section(l, d, ss, s);
 	}
 	if (kindlen == 9) {
-		if (cfg_find_transform(c, name))
-			return fail(l, ss->line, "[%s]: defined twice", ss->raw);
 		s = section_new("transform", name, ss->line, l->schema->transform, NULL);
 		rc = s && s->entries ? add_section(&c->transforms, &c->ntransforms, s) : -ENOMEM;
 		return rc ? rc : fill_section(l, d, ss, s);

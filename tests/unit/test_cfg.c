@@ -93,8 +93,12 @@ static void syntax_errors(void)
 
 static void section_errors(void)
 {
-	CHECK(expect("[bogus]\n", "1: [bogus]: unknown section (expected [flowfs], [sink.NAME] or [flow.NAME])"));
-	CHECK(expect("[sink]\ntype = dir\n", "1: [sink]: unknown section (expected [flowfs], [sink.NAME] or [flow.NAME])"));
+	CHECK(expect("[bogus]\n", "1: [bogus]: unknown section (expected [flowfs], [sink.NAME], [flow.NAME] or [transform.NAME])"));
+	CHECK(expect("[sink]\ntype = dir\n", "1: [sink]: unknown section (expected [flowfs], [sink.NAME], [flow.NAME] or [transform.NAME])"));
+	CHECK(expect("[transform.a]\ntimeout = 5s\n", "1: [transform.a] command: missing required key"));
+	CHECK(expect("[transform.a]\ncommand = cat\n[transform.a]\ncommand = cat\n", "3: [transform.a]: duplicate section (first at line 1)"));
+	CHECK(expect("[sink.s]\ntype = dir\npath = /tmp\n[flow.f]\nsinks = s\ntransforms = nope\n",
+		     "6: [flow.f] transforms: no transform named 'nope'"));
 	CHECK(expect("[flow.]\n", "1: [flow.]: bad name '' (1-48 characters of a-z, 0-9, _ and -)"));
 	CHECK(expect("[flow.Web]\n", "1: [flow.Web]: bad name 'Web' (1-48 characters of a-z, 0-9, _ and -)"));
 	CHECK(expect("[sink.a b]\ntype = dir\n", "1: [sink.a b]: bad name 'a b' (1-48 characters of a-z, 0-9, _ and -)"));
