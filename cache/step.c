@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -164,7 +165,7 @@ static void __attribute__((noreturn)) child_fail(const char *what, int e)
 
 static void __attribute__((noreturn)) child_exec(const struct step_cmd *cmd, const char *path,
 						 const int fds[3], char *const env[],
-						 const char *workdir)
+						 const char *workdir, pid_t parent)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigset_t none;
@@ -184,6 +185,11 @@ static void __attribute__((noreturn)) child_exec(const struct step_cmd *cmd, con
 	if (cmd->as_user && (setgroups(1, &cmd->gid) < 0 || setgid(cmd->gid) < 0 ||
 			     setuid(cmd->uid) < 0))
 		child_fail("cannot change to its user", errno);
+	/* a kill -9 of flowfs takes the step along (set after the user
+	 * changed, which clears it); the daemon may already be gone */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(126);
 	execve(path, cmd->argv, env);
 	child_fail(path, errno);
 }
@@ -451,6 +457,7 @@ int step_run(const struct step_cmd *cmd, int in, int out, uint64_t out_max,
 			 .in_hash = in_hash };
 	double t0 = mono();
 	char path[4096];
+	pid_t parent;
 
 	memset(r, 0, sizeof(*r));
 	r->exit_code = -1;
@@ -468,6 +475,7 @@ int step_run(const struct step_cmd *cmd, int in, int out, uint64_t out_max,
 		snprintf(r->why, sizeof(r->why), "cannot make its pipes: %s", strerrordesc_np(-u.rc));
 		goto out_close;
 	}
+	parent = getpid();
 	u.pid = fork();
 	if (u.pid < 0) {
 		u.rc = -errno;
@@ -475,7 +483,7 @@ int step_run(const struct step_cmd *cmd, int in, int out, uint64_t out_max,
 		goto out_close;
 	}
 	if (u.pid == 0)
-		child_exec(cmd, path, (int[3]){ inp[0], outp[1], errp[1] }, env, workdir);
+		child_exec(cmd, path, (int[3]){ inp[0], outp[1], errp[1] }, env, workdir, parent);
 	setpgid(u.pid, u.pid);	/* as the child does: whichever runs first */
 	close_fd(&inp[0]);
 	close_fd(&outp[1]);
