@@ -152,6 +152,8 @@ bench:
 	@bash tests/bench/bench.sh
 	@echo
 	@bash tests/bench/bench_s3.sh
+	@echo
+	@bash tests/bench/bench_pipeline.sh
 
 lint:
 	@! grep -rlE '#include *<(curl/|openssl/|sqlite3\.h)' fs || { echo "fs/ must not include curl, OpenSSL or SQLite"; exit 1; }
