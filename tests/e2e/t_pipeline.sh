@@ -76,6 +76,31 @@ out=$("$FLOWCTL" test "$D/flowfs.ini" web "$D/lines" --stream -o "$D/test.gz" 2>
 zcat "$D/test.gz" 2>/dev/null | cmp -s - "$D/lines.want" && ok pipe_flowctl_test_stream ||
 	fail pipe_flowctl_test_stream "$out"
 
+# --- steps come before records: a step adds a field, records write CSV
+pipe_case records "transforms = addf
+format = jsonl
+output = csv" "[transform.addf]
+command = python3 $BIN/addf.py"
+cat > "$BIN/addf.py" <<'PY'
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    r["stage"] = "enriched"
+    print(json.dumps(r))
+PY
+for i in $(seq 50); do echo "{\"n\":$i,\"user\":\"u$((i % 3))\"}"; done > "$D/day.jsonl"
+fs_mount "$D/flowfs.ini" "$D/mnt"
+cp "$D/day.jsonl" "$D/mnt/web/"
+"$FLOWCTL" sync "$D/mnt" --timeout 30 >/dev/null
+fs_umount "$D/mnt"
+"$FLOWCTL" test "$D/flowfs.ini" web "$D/day.jsonl" -o "$D/day.test.csv" >/dev/null 2>&1
+s3get records/web/day.csv > "$D/day.got.csv"
+got=$(tr -d '\r' < "$D/day.got.csv")
+if [ "$(head -1 <<<"$got")" = "n,user,stage" ] && [ "$(grep -c ',enriched$' <<<"$got")" = 50 ] &&
+   cmp -s "$D/day.got.csv" "$D/day.test.csv"; then
+	ok pipe_steps_before_records_and_test_matches
+else fail pipe_steps_before_records_and_test_matches "$(head -3 <<<"$got"), test: $(head -3 "$D/day.test.csv" 2>&1)"; fi
+
 # --- a step that fails for one input; fixed, flowctl retry delivers it once
 pipe_case fails "transforms = check" "[transform.check]
 command = sh $BIN/check.sh"
