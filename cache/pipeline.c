@@ -22,7 +22,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../util/fsutil.h"
 #include "../util/hash.h"
 #include "../util/log.h"
 #include "internal.h"
@@ -38,21 +38,6 @@
 #define STEP_RETRY_SECONDS 30.0	/* a run that found no room: again after this */
 
 /* ---- [transform.NAME] ---- */
-
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void rm_tree(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
-
 
 /* SEC's user: *AS_USER false to run as flowfs itself. */
 static int transform_user(const struct cfg_section *sec, struct step_cmd *cmd, char *msg,

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../util/fsutil.h"
 #include "../util/hash.h"
 #include "step.h"
 
@@ -208,21 +209,6 @@ static void tail_add(struct step_result *r, const char *p, size_t n)
 		r->err_len = keep + n;
 	}
 	r->err[r->err_len] = '\0';
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 struct run {

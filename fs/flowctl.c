@@ -45,6 +45,18 @@ static void usage(FILE *f)
 		   "       flowctl --help | --version\n");
 }
 
+int flowctl_open(const char *mnt)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.flowctl", mnt);
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		fprintf(stderr, "flowctl: %s: %m (is a flowfs mounted at %s?)\n", path, mnt);
+	return fd;
+}
+
 ssize_t flowctl_ask(int fd, const char *cmd, char *buf, size_t size)
 {
 	ssize_t n;
@@ -116,7 +128,7 @@ int main(int argc, char **argv)
 {
 	const char *verb, *mnt, *arg = NULL;
 	double timeout = 60;
-	char path[4096], cmd[300], *buf;
+	char cmd[300], *buf;
 	int fd, rc = 0;
 
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -158,12 +170,9 @@ int main(int argc, char **argv)
 			return 64;
 		}
 	}
-	snprintf(path, sizeof(path), "%s/.flowctl", mnt);
-	fd = open(path, O_RDWR);
-	if (fd < 0) {
-		fprintf(stderr, "flowctl: %s: %m (is a flowfs mounted at %s?)\n", path, mnt);
+	fd = flowctl_open(mnt);
+	if (fd < 0)
 		return 1;
-	}
 	buf = malloc(ANSWER_MAX);
 	if (!buf)
 		return 1;

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* MNT/.flowctl open for a command, or -1 (said on stderr). */
+int flowctl_open(const char *mnt);
 /* Sends CMD through FD (MNT/.flowctl) and reads the answer into BUF; its
  * length, or -1 (said on stderr) when it is not "ok ...". */
 ssize_t flowctl_ask(int fd, const char *cmd, char *buf, size_t size);

@@ -24,6 +24,7 @@
 
 #include "../backend/sink.h"
 #include "../cache/cache.h"
+#include "../util/fsutil.h"
 #include "../util/json.h"
 #include "../util/log.h"
 #include "flowctl.h"
@@ -203,7 +204,7 @@ int history_main(int argc, char **argv)
 int clean_history_main(int argc, char **argv)
 {
 	const char *mnt = NULL, *flow = "-";
-	char path[4096], cmd[300], buf[4096];
+	char cmd[300], buf[4096];
 	double days = 0;
 	int fd;
 
@@ -225,12 +226,9 @@ int clean_history_main(int argc, char **argv)
 	}
 	if (!mnt)
 		return 64;
-	snprintf(path, sizeof(path), "%s/.flowctl", mnt);
-	fd = open(path, O_RDWR);
-	if (fd < 0) {
-		fprintf(stderr, "flowctl: %s: %m (is a flowfs mounted at %s?)\n", path, mnt);
+	fd = flowctl_open(mnt);
+	if (fd < 0)
 		return 1;
-	}
 	snprintf(cmd, sizeof(cmd), "clean-history %.128s %g", flow, days);
 	if (flowctl_ask(fd, cmd, buf, sizeof(buf)) < 0) {
 		close(fd);
@@ -438,15 +436,6 @@ static int count_entry(const char *path, const struct stat *st, int type, struct
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 int test_main(int argc, char **argv)
 {
 	const char *config = NULL, *flow = NULL, *file = NULL, *out = NULL, *base;
@@ -536,7 +525,7 @@ int test_main(int argc, char **argv)
 		if (lf)
 			fclose(lf);
 	}
-	nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(tmp);
 	free(buf);
 	cfg_free(cfg);
 	return rc ? 1 : failed ? 1 : test_copy_rc;

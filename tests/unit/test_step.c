@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../../cache/step.h"
+#include "../../util/hash.h"
 #include "unit.h"
 
 static char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/", "LANG=C.UTF-8",
@@ -176,37 +177,50 @@ static void missing_command_names_it(void)
 	close(out);
 }
 
+/* The pid the step wrote to PIDFILE (removed), or 0. */
+static pid_t pid_from(const char *pidfile)
+{
+	char txt[32] = "";
+	int fd = open(pidfile, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, txt, sizeof(txt) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	unlink(pidfile);
+	return n > 0 ? (pid_t)strtol(txt, NULL, 10) : 0;
+}
+
+/* PID is gone within a second. */
+static bool ends(pid_t pid)
+{
+	for (int i = 0; i < 50 && alive(pid); i++)
+		usleep(20000);
+	return !alive(pid);
+}
+
 static void timeout_kills_the_group(void)
 {
 	struct step_result r;
-	char pidfile[256], pidtxt[32] = "";
-	int out, fd;
+	char pidfile[256], cmd[512];
+	int out;
 	pid_t child;
 
 	snprintf(pidfile, sizeof(pidfile), "%s.pid", workdir);
-	char cmd[512];
 	snprintf(cmd, sizeof(cmd), "sh -c 'sleep 100 & echo $! > %s; wait'", pidfile);
 	CHECK(run(cmd, "", 1, 0, &out, &r) == 0);
 	CHECK(r.status == STEP_TIMEOUT);
 	CHECK(r.seconds >= 1.0 && r.seconds < 5.0);
-	fd = open(pidfile, O_RDONLY);
-	CHECK(fd >= 0);
-	CHECK(read(fd, pidtxt, sizeof(pidtxt) - 1) > 0);
-	close(fd);
-	unlink(pidfile);
-	child = (pid_t)strtol(pidtxt, NULL, 10);
+	child = pid_from(pidfile);
 	CHECK(child > 0);
-	for (int i = 0; i < 50 && alive(child); i++)
-		usleep(20000);
-	CHECK(!alive(child));
+	CHECK(ends(child));
 	close(out);
 }
 
 static void daemon_left_behind_is_killed(void)
 {
 	struct step_result r;
-	char pidfile[256], pidtxt[32] = "", cmd[512];
-	int out, fd;
+	char pidfile[256], cmd[512];
+	int out;
 	pid_t child;
 
 	snprintf(pidfile, sizeof(pidfile), "%s.dpid", workdir);
@@ -216,15 +230,9 @@ static void daemon_left_behind_is_killed(void)
 	CHECK(r.status == STEP_OK);
 	CHECK(r.seconds < 5.0);
 	CHECK_STR(slurp(out), "done\n");
-	fd = open(pidfile, O_RDONLY);
-	CHECK(fd >= 0);
-	CHECK(read(fd, pidtxt, sizeof(pidtxt) - 1) > 0);
-	close(fd);
-	unlink(pidfile);
-	child = (pid_t)strtol(pidtxt, NULL, 10);
-	for (int i = 0; i < 50 && alive(child); i++)
-		usleep(20000);
-	CHECK(!alive(child));
+	child = pid_from(pidfile);
+	CHECK(child > 0);
+	CHECK(ends(child));
 	close(out);
 }
 
@@ -241,6 +249,20 @@ static void stdin_closed_early_or_never_read(void)
 	CHECK(run("head -c 10", big, 20, 0, &out, &r) == 0);	/* reads 10 bytes, exits */
 	CHECK(r.status == STEP_OK);
 	CHECK_STR(slurp(out), "xxxxxxxxxx");
+	close(out);
+	/* the input's hash is of all of it, read or not */
+	struct sha256 *h = sha256_new();
+	char hex[65], want[65];
+	in = input(big, sizeof(big) - 1);
+	out = output();
+	CHECK(step_split("head -c 10", &cmd, err, sizeof(err)) == 0);
+	CHECK(step_run(&cmd, in, out, 0, env, workdir, NULL, &r, h) == 0);
+	step_cmd_free(&cmd);
+	sha256_final_hex(h, hex);
+	sha256_free(h);
+	sha256_buf_hex(big, sizeof(big) - 1, want);
+	CHECK_STR(hex, want);
+	close(in);
 	close(out);
 	CHECK(run("echo never-read-stdin", big, 20, 0, &out, &r) == 0);
 	CHECK(r.status == STEP_OK);
