@@ -30,6 +30,7 @@
 
 #include "../util/log.h"
 #include "internal.h"
+#include "readside.h"
 
 double now_real(void)
 {
@@ -578,10 +579,8 @@ static int sinks_open(struct cache *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* ERR = "FILE:LINE: [SECTION] KEY: MSG" for KEY of SEC (or the line of the
- * section when KEY comes from [flowfs]); -EINVAL. */
-static int key_error(const struct cfg *cfg, const struct cfg_section *sec, const char *key,
-		     const char *msg, char *err, size_t errlen)
+int key_error(const struct cfg *cfg, const struct cfg_section *sec, const char *key,
+	      const char *msg, char *err, size_t errlen)
 {
 	const struct cfg_entry *e = cfg_entry(sec, key);
 
@@ -669,6 +668,8 @@ int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errle
 		rc = check_templates(cfg, err, errlen);
 	if (!rc)
 		rc = check_flow_perms(cfg, err, errlen);
+	if (!rc)
+		rc = readside_check(cfg, err, errlen);
 	if (rc) {
 		free(c);
 		return rc;
@@ -753,6 +754,8 @@ int cache_start(struct cache *c)
 		rc = pthread_create(&c->timer, NULL, timer_main, c);
 	for (int i = 0; i < c->nworkers && rc == 0; i++)
 		rc = pthread_create(&c->workers[i], NULL, worker_main, c);
+	if (rc == 0)
+		rc = -readside_start(c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc)
 		return -rc;
@@ -823,8 +826,10 @@ void cache_free(struct cache *c)
 			pthread_join(c->workers[i], NULL);
 		pthread_join(c->packer, NULL);
 		pthread_join(c->timer, NULL);
+		readside_stop(c);
 		outcomes_free(c);
 	}
+	readside_free(c);
 	if (c->db)
 		sqlite3_exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	db_close(c);
