@@ -41,7 +41,7 @@ UTIL_SRC    := $(wildcard util/*.c)
 BACKEND_SRC := $(wildcard backend/*.c)
 CACHE_SRC   := $(wildcard cache/*.c)
 REC_SRC     := $(wildcard records/*.c)
-FS_SRC      := $(filter-out fs/flowctl.c fs/reassemble.c,$(wildcard fs/*.c))
+FS_SRC      := $(filter-out fs/flowctl.c fs/flowctl_read.c fs/reassemble.c,$(wildcard fs/*.c))
 LIB_OBJ     := $(UTIL_SRC:.c=.o) $(BACKEND_SRC:.c=.o) $(CACHE_SRC:.c=.o) $(REC_SRC:.c=.o)
 FS_OBJ      := $(FS_SRC:.c=.o)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
@@ -83,8 +83,9 @@ libflowfs.a: $(LIB_OBJ)
 flowfs: $(FS_OBJ) libflowfs.a
 	$(CC) $(LDFLAGS) -o $@ $(FS_OBJ) libflowfs.a $(ALL_LIBS)
 
-flowctl: fs/flowctl.o fs/reassemble.o libflowfs.a
-	$(CC) $(LDFLAGS) -o $@ fs/flowctl.o fs/reassemble.o libflowfs.a $(ALL_LIBS)
+FLOWCTL_OBJ := fs/flowctl.o fs/flowctl_read.o fs/reassemble.o
+flowctl: $(FLOWCTL_OBJ) libflowfs.a
+	$(CC) $(LDFLAGS) -o $@ $(FLOWCTL_OBJ) libflowfs.a $(ALL_LIBS)
 
 tests/unit/test_%: tests/unit/test_%.c tests/unit/unit.h libflowfs.a .cflags
 	$(CC) $(ALL_CFLAGS) -o $@ $< libflowfs.a $(ALL_LIBS)

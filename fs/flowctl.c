@@ -6,6 +6,8 @@
  *   flowctl rotate MNT [FLOW]        seal open stream chunks now
  *   flowctl status MNT               a table: flows, streams, sinks
  *   flowctl retry MNT [FLOW]         queue failed deliveries again
+ *   flowctl health | latest | deliveries ...
+ *                                    the read side (fs/flowctl_read.c)
  *   flowctl reassemble [-o DIR] DIR|FILE...
  *                                    rebuild files from captured http file
  *                                    events (fs/reassemble.c; no mount needed)
@@ -22,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "flowctl_read.h"
 #include "reassemble.h"
 
 #define ANSWER_MAX (1 << 20)
@@ -32,6 +35,9 @@ static void usage(FILE *f)
 		   "       flowctl rotate MNT [FLOW]\n"
 		   "       flowctl status MNT\n"
 		   "       flowctl retry MNT [FLOW]\n"
+		   "       flowctl health MNT\n"
+		   "       flowctl latest MNT FLOW\n"
+		   "       flowctl deliveries MNT FLOW [--since DURATION] [--json]\n"
 		   "       flowctl reassemble [-o DIR] DIR|FILE...\n"
 		   "       flowctl --help | --version\n");
 }
@@ -112,6 +118,8 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "reassemble") == 0)
 		return reassemble_main(argc - 2, argv + 2);
+	if (argc >= 2 && flowctl_read_verb(argv[1]))
+		return flowctl_read_main(argc, argv);
 	if (argc < 3) {
 		usage(stderr);
 		return 64;
