@@ -167,7 +167,7 @@ install: all
 	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 $(wildcard man/*.5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
-	install -m 644 $(wildcard contrib/*.ini contrib/*.mount contrib/*.automount contrib/fstab*) $(DESTDIR)$(DOCDIR)/contrib/
+	install -m 644 $(wildcard contrib/*.ini contrib/*.mount contrib/*.automount contrib/*.service contrib/*.timer contrib/fstab*) $(DESTDIR)$(DOCDIR)/contrib/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/flowfs $(DESTDIR)$(BINDIR)/flowctl
