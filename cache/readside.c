@@ -513,21 +513,25 @@ pthread_cond_t *notify_cond(struct cache *c)
 	return &c->rs->notify_cond;
 }
 
+/* At most PRUNE_BATCH rows per flow and tick, so the lock is never held
+ * long: a flow with more to go is pruned again at the next tick. */
 void readside_tick(struct cache *c)
 {
 	double now = now_real();
+	bool more = false;
 
 	if (!c->rs || now - c->rs->pruned < PRUNE_EVERY)
 		return;
-	c->rs->pruned = now;
 	for (struct flow *f = c->flows; f; f = f->next) {
 		int64_t before = (int64_t)((now - (double)cfg_seconds(f->sec, "history_keep")) / 60);
 
-		while (db_exec(c, "DELETE FROM delivery_log WHERE id IN (SELECT id FROM delivery_log "
-			       "WHERE flow = ? AND minute < ? LIMIT ?)", "tin", f->id, before,
-			       PRUNE_BATCH) == 0 && sqlite3_changes(c->db) == PRUNE_BATCH)
-			;
+		if (db_exec(c, "DELETE FROM delivery_log WHERE id IN (SELECT id FROM delivery_log "
+			    "WHERE flow = ? AND minute < ? LIMIT ?)", "tin", f->id, before, PRUNE_BATCH) == 0 &&
+		    sqlite3_changes(c->db) == PRUNE_BATCH)
+			more = true;
 	}
+	if (!more)
+		c->rs->pruned = now;
 }
 
 /* ---- paths ---- */
