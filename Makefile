@@ -41,7 +41,7 @@ UTIL_SRC    := $(wildcard util/*.c)
 BACKEND_SRC := $(wildcard backend/*.c)
 CACHE_SRC   := $(wildcard cache/*.c)
 REC_SRC     := $(wildcard records/*.c)
-CTL_SRC     := fs/flowctl.c fs/reassemble.c fs/pipectl.c
+CTL_SRC     := fs/flowctl.c fs/flowctl_read.c fs/reassemble.c fs/pipectl.c
 FS_SRC      := $(filter-out $(CTL_SRC),$(wildcard fs/*.c))
 LIB_OBJ     := $(UTIL_SRC:.c=.o) $(BACKEND_SRC:.c=.o) $(CACHE_SRC:.c=.o) $(REC_SRC:.c=.o)
 FS_OBJ      := $(FS_SRC:.c=.o)
@@ -169,7 +169,7 @@ install: all
 	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 $(wildcard man/*.5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
-	install -m 644 $(wildcard contrib/*.ini contrib/*.mount contrib/*.automount contrib/fstab*) $(DESTDIR)$(DOCDIR)/contrib/
+	install -m 644 $(wildcard contrib/*.ini contrib/*.mount contrib/*.automount contrib/*.service contrib/*.timer contrib/fstab*) $(DESTDIR)$(DOCDIR)/contrib/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/flowfs $(DESTDIR)$(BINDIR)/flowctl

@@ -661,10 +661,24 @@ static int azure_put(struct sink *sink, struct sink_io *io, const struct sink_ob
 	return rc;
 }
 
+/* The blob's URL as requests use it: https://ACCOUNT.blob.core.windows.net/
+ * CONTAINER/KEY, or under the configured endpoint (Azurite:
+ * http://127.0.0.1:10000/devstoreaccount1/CONTAINER/KEY); never a SAS. */
+static int azure_url(const struct sink *sink, const char *key, char *out, size_t outlen)
+{
+	const struct azure *a = sink->priv;
+	size_t n = (size_t)snprintf(out, outlen, "%s%s", a->origin, a->path_base);
+
+	if (n >= outlen || !sigv4_uri_encode(key, 1, out + n, outlen - n))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 const struct sink_ops azure_sink_ops = {
 	.type = "azure",
 	.keys = azure_keys,
 	.open = azure_open,
 	.put = azure_put,
 	.close = azure_close,
+	.url = azure_url,
 };

@@ -53,6 +53,7 @@
 #include "../util/hash.h"
 #include "../util/log.h"
 #include "sink.h"
+#include "sigv4.h"
 
 #define COPY_BUF	(1 << 20)
 #define TEMP_TRIES	100
@@ -567,10 +568,32 @@ static void dir_close(struct sink *s)
 	s->priv = NULL;
 }
 
+/* file:///PATH/KEY, percent-encoded but for '/'. */
+static int dir_url(const struct sink *s, const char *key, char *out, size_t outlen)
+{
+	const struct dir_sink *d = s->priv;
+	char *path, *enc;
+	size_t cap;
+	int rc = 0;
+
+	if (asprintf(&path, "%s/%s", d->path, key) < 0)
+		return -ENOMEM;
+	cap = strlen(path) * 3 + 5;
+	enc = malloc(cap);
+	if (!enc || !sigv4_uri_encode(path, 1, enc, cap))
+		rc = -ENOMEM;
+	if (rc == 0 && (size_t)snprintf(out, outlen, "file://%s", enc) >= outlen)
+		rc = -ENAMETOOLONG;
+	free(enc);
+	free(path);
+	return rc;
+}
+
 const struct sink_ops dir_sink_ops = {
 	.type = "dir",
 	.keys = dir_keys,
 	.open = dir_open,
 	.put = dir_put,
 	.close = dir_close,
+	.url = dir_url,
 };

@@ -798,10 +798,43 @@ static int http_put(struct sink *sink, struct sink_io *io, const struct sink_obj
 	return rc;
 }
 
+/* The URL every request goes to: the same for every key. */
+static int http_url(const struct sink *sink, const char *key, char *out, size_t outlen)
+{
+	const struct http *h = sink->priv;
+
+	return (size_t)snprintf(out, outlen, "%s", h->url) < outlen ? 0 : -ENAMETOOLONG;
+}
+
+extern const struct sink_ops http_sink_ops;
+
+int http_callback(struct sink *sink, struct sink_io *io, const char *body, size_t len,
+		  const char *idem, char *err, size_t errlen)
+{
+	const struct http *h = sink->priv;
+	struct net_req r;
+	int rc;
+
+	if (sink->ops != &http_sink_ops) {
+		snprintf(err, errlen, "sink %s is not an http sink", sink->name);
+		return -EINVAL;
+	}
+	net_req_init(&r, "POST");
+	for (size_t i = 0; i < h->nhdr; i++)
+		net_header(&r, h->hdr[i].name, "%s", h->hdr[i].value);
+	net_header(&r, "Idempotency-Key", "%s", idem);
+	net_header(&r, "Content-Type", "application/json");
+	net_body_mem(&r, body, len);
+	rc = http_send(h, io, &r, "POST callback", err, errlen);
+	net_req_free(&r);
+	return rc;
+}
+
 const struct sink_ops http_sink_ops = {
 	.type = "http",
 	.keys = http_keys,
 	.open = http_open,
 	.put = http_put,
 	.close = http_close,
+	.url = http_url,
 };

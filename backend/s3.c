@@ -594,12 +594,22 @@ static int s3_put(struct sink *sink, struct sink_io *io, const struct sink_objec
 	return rc;
 }
 
+/* s3://BUCKET/KEY, or gs://BUCKET/KEY for gcs: the key as it is. */
+static int s3_url(const struct sink *sink, const char *key, char *out, size_t outlen)
+{
+	const struct s3 *s = sink->priv;
+
+	return (size_t)snprintf(out, outlen, "%s://%s/%s", strcmp(sink->ops->type, "gcs") == 0 ?
+				"gs" : "s3", s->bucket, key) < outlen ? 0 : -ENAMETOOLONG;
+}
+
 const struct sink_ops s3_sink_ops = {
 	.type = "s3",
 	.keys = s3_keys,
 	.open = s3_open,
 	.put = s3_put,
 	.close = s3_close,
+	.url = s3_url,
 };
 
 const struct sink_ops gcs_sink_ops = {
@@ -608,4 +618,5 @@ const struct sink_ops gcs_sink_ops = {
 	.open = s3_open,
 	.put = s3_put,
 	.close = s3_close,
+	.url = s3_url,
 };

@@ -181,6 +181,13 @@ void sink_free(struct sink *s)
 	free(s);
 }
 
+int sink_url(const struct sink *s, const char *key, char *out, size_t outlen)
+{
+	if (!s->ops->url)
+		return -ENOTSUP;
+	return s->ops->url(s, key, out, outlen);
+}
+
 int sink_put(struct sink *s, struct sink_io *io, const struct sink_object *o,
 	     char *err, size_t errlen)
 {

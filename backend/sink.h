@@ -85,6 +85,9 @@ struct sink_ops {
 	int (*put)(struct sink *s, struct sink_io *io, const struct sink_object *o,
 		   char *err, size_t errlen);
 	void (*close)(struct sink *s);	/* frees s->priv; NULL-safe on s->priv */
+	/* The URL a client fetches KEY (prefix included) from: s3://, gs://,
+	 * https://, file:// or the http sink's url.  0 or -ENAMETOOLONG. */
+	int (*url)(const struct sink *s, const char *key, char *out, size_t outlen);
 };
 
 struct sink {
@@ -104,6 +107,13 @@ extern const struct sink_ops *const sink_types[];
 /* Create and open a sink from its validated section.  0 or -errno with ERR. */
 int sink_new(struct sink **out, const struct cfg_section *sec, char *err, size_t errlen);
 void sink_free(struct sink *s);	/* NULL-safe; calls ops->close */
+/* The URL of KEY in S (ops->url); -ENOTSUP when the type has none. */
+int sink_url(const struct sink *s, const char *key, char *out, size_t outlen);
+/* POSTs BODY (JSON) to http sink S's url with Idempotency-Key IDEM, as a
+ * delivery callback: 0 on a 2xx, else -EAGAIN or -errno with ERR.  -EINVAL
+ * if S is not an http sink. */
+int http_callback(struct sink *s, struct sink_io *io, const char *body, size_t len,
+		  const char *idem, char *err, size_t errlen);
 /* Calls ops->put; fills ERR with "unknown error" if the sink left it empty. */
 int sink_put(struct sink *s, struct sink_io *io, const struct sink_object *o,
 	     char *err, size_t errlen);

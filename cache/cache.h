@@ -63,6 +63,8 @@ int cache_chown(struct cache *c, const char *path, uid_t uid, gid_t gid);
 int cache_utimens(struct cache *c, const char *path, const struct timespec tv[2]);
 int cache_truncate(struct cache *c, const char *path, off_t size);
 int cache_statfs(struct cache *c, struct statvfs *st);
+/* The target of symlink PATH (/.tags/TAG/FLOW) into BUF, NUL-terminated. */
+int cache_readlink(struct cache *c, const char *path, char *buf, size_t size);
 
 /* Open handles.  FLAGS are open(2) flags.  cache_create makes a new file
  * (or truncates a visible one); O_APPEND makes a stream.  cache_open opens

@@ -15,6 +15,7 @@
 
 #include "../util/log.h"
 #include "internal.h"
+#include "readside.h"
 
 struct stmt_cache {
 	const char *sql;
@@ -137,6 +138,8 @@ int db_open(struct cache *c, const char *path, char *err, size_t errlen)
 			  "PRAGMA foreign_keys = OFF;", NULL, NULL, &msg);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(c->db, schema, NULL, NULL, &msg);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(c->db, readside_schema, NULL, NULL, &msg);
 	if (rc == SQLITE_OK)
 		rc = db_migrate(c->db, &msg);
 	if (rc != SQLITE_OK) {

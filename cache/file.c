@@ -29,6 +29,7 @@
 
 #include "../util/log.h"
 #include "internal.h"
+#include "readside.h"
 
 bool obj_has_data(const char *state)
 {
@@ -322,6 +323,10 @@ int cache_open(struct cache *c, const char *path, int flags, struct cache_file *
 		}
 		goto out_unlock;
 	}
+	if (readside_path(&p)) {
+		rc = readside_open(c, &p, flags, out);
+		goto out_unlock;
+	}
 	if ((!p.flow && strcmp(p.flowname, ".status") == 0 && !*p.rel) ||
 	    (p.flow && *p.rel && name_reserved(&p))) {
 		rc = open_virtual(c, &p, flags, out);
@@ -409,6 +414,8 @@ ssize_t cache_read(struct cache_file *f, char *buf, size_t size, off_t off)
 
 	if (f->fd < 0 && f->stream)
 		return 0;	/* no open chunk */
+	if (f->rs)
+		return readside_read(f, buf, size, off);
 	if (f->fd < 0) {
 		if ((size_t)off >= f->vlen)
 			return 0;
@@ -536,6 +543,8 @@ int cache_fgetattr(struct cache_file *f, struct stat *st)
 		stream_stat(f->stream, st);
 		return 0;
 	}
+	if (f->rs)
+		return readside_fgetattr(f, st);
 	if (f->fd < 0) {
 		st->st_mode = S_IFREG | (f->control ? 0600 : 0444);
 		st->st_nlink = 1;
@@ -648,6 +657,7 @@ int cache_release(struct cache_file *f)
 	if (f->fd >= 0)
 		close(f->fd);
 	free(f->vdata);
+	free(f->rs);
 	free(f);
 	return 0;
 }

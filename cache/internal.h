@@ -120,6 +120,7 @@ struct cache_file {
 	int tail_fd;			/* stream: its copy in SPOOL/tails; -1: none yet */
 	char *tail_path;
 	char *vdata;			/* virtual file snapshot; .flowctl: the last answer */
+	struct rs_handle *rs;		/* an open .events (readside.c); else NULL */
 	size_t vlen;
 	bool control;			/* /.flowctl */
 };
@@ -136,6 +137,7 @@ struct sink_slot {			/* a configured sink and its running stats */
 	double last_success;		/* protected by c->lock; 0: never */
 	double last_error_at;
 	char *last_error;
+	double failing_since;		/* its first failure since its last success (health) */
 };
 
 struct cache {
@@ -157,6 +159,8 @@ struct cache {
 	uint64_t reserve_size;		/* of SPOOL/flowfs.reserve (reserve.c) */
 	bool space_low;			/* no reserve: writes get ENOSPC; protected by lock */
 	bool reserve_released;		/* given up at least once since mount */
+	uint64_t refused;		/* what spool_take() last refused (health); protected by lock */
+	struct readside *rs;		/* the read side (readside.c) */
 	struct sink_slot *sinks;	/* fixed after cache_new */
 	size_t nsinks;
 
@@ -243,6 +247,11 @@ int key_error(const struct cfg *cfg, const struct cfg_section *sec, const char *
 #define DATA_ALL	(DATA_RAW | DATA_PACKED)
 void cache_unlink_data(struct cache *c, int64_t id, unsigned forms);
 void ts_iso(double t, char *out, size_t outlen);	/* "2026-11-22T14:00:00.123456Z" */
+
+/* ERR = "FILE:LINE: [SECTION] KEY: MSG" for KEY of SEC (or the line of the
+ * section when KEY comes from [flowfs]); -EINVAL. */
+int key_error(const struct cfg *cfg, const struct cfg_section *sec, const char *key,
+	      const char *msg, char *err, size_t errlen);
 
 /* reserve.c: SPOOL/flowfs.reserve, room for recording deliveries on a full
  * disk.  Lock held for all but reserve_init (at mount, before threads). */

@@ -26,8 +26,10 @@ const struct cfg_key cache_global_keys[] = {
 	  "cap of the exponential backoff between delivery attempts" },
 	{ "drain_timeout", CFG_DURATION, "10s", 0, NULL, 0, 3600,
 	  "at unmount, how long to wait for deliveries in flight" },
-	{ "history_keep", CFG_DURATION, "7d", 0, NULL, 0, 0,
-	  "pipeline step runs (.history) are kept this long" },
+	{ "unhealthy_after", CFG_DURATION, "10m", 0, NULL, 1, 0,
+	  "/.health is false once a sink has failed every attempt for this long" },
+	{ "events_size", CFG_SIZE, "1M", 0, NULL, 4096, 1LL << 30,
+	  "bytes each .events log keeps in memory; older lines leave" },
 	{ NULL }
 };
 
@@ -74,6 +76,13 @@ const struct cfg_key cache_flow_keys[] = {
 	  "owner of the flow's directories: a user name or a numeric uid" },
 	{ "group", CFG_STR, "root", 0, NULL, 0, 0,
 	  "group of the flow's directories: a group name or a numeric gid" },
+	{ "history_keep", CFG_DURATION, "7d", 0, NULL, 60, 0,
+	  "deliveries stay in .time, .latest and .events, and pipeline step runs in .history, "
+	  "for this long" },
+	{ "notify", CFG_STR, "", 0, NULL, 0, 0,
+	  "http sink that gets {\"name\": FLOW, \"uris\": [...]} after each delivery" },
+	{ "tags", CFG_LIST, NULL, 0, NULL, 0, 0,
+	  "tags of the flow (letters, digits, '_'; at most 20), listed in /.tags" },
 	{ NULL }
 };
 

@@ -16,6 +16,7 @@
 
 #include "../util/log.h"
 #include "internal.h"
+#include "readside.h"
 
 static void fill_times(struct stat *st, double mtime, double ctime)
 {
@@ -185,6 +186,8 @@ static int getattr_locked(struct cache *c, const struct cpath *p, struct stat *s
 		fill_times(st, now_real(), now_real());
 		return 0;
 	}
+	if (readside_path(p))
+		return readside_getattr(c, p, st);
 	if (!p->flow) {
 		if (strcmp(p->flowname, ".status") == 0 && !*p->rel) {
 			vfile_stat(st, now_real());
@@ -248,6 +251,7 @@ static int readdir_flow(struct cache *c, const struct cpath *p, cache_fill_fn fi
 		fill(arg, ".flow", &st);
 		fill(arg, ".status", &st);
 		fill(arg, ".history", &st);
+		readside_fill(c, p, fill, arg);
 	}
 	st.st_mode = S_IFDIR | 0755;
 	s = db_stmt(c, "SELECT name FROM dirs WHERE flow = ? AND dir = ? ORDER BY name", "tt",
@@ -294,10 +298,15 @@ int cache_readdir(struct cache *c, const char *path, cache_fill_fn fill, void *a
 		st.st_mode = S_IFREG | 0444;
 		fill(arg, ".status", &st);
 		fill(arg, ".flowctl", &st);
+		readside_fill(c, &p, fill, arg);
 		st.st_mode = S_IFDIR | 0755;
 		for (struct flow *f = c->flows; f; f = f->next)
 			if (fill(arg, f->name, &st))
 				break;
+		goto out_unlock;
+	}
+	if (readside_path(&p)) {
+		rc = readside_readdir(c, &p, fill, arg);
 		goto out_unlock;
 	}
 	rc = getattr_locked(c, &p, &st);

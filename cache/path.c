@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "readside.h"
 
 int cpath_parse(struct cache *c, const char *path, struct cpath *p)
 {
@@ -66,7 +67,7 @@ bool path_hidden(const char *rel)
 bool name_reserved(const struct cpath *p)
 {
 	return !*p->dir && (strcmp(p->name, ".flow") == 0 || strcmp(p->name, ".status") == 0 ||
-			    strcmp(p->name, ".history") == 0);
+			    strcmp(p->name, ".history") == 0 || readside_name(p->name));
 }
 
 int name_check_new(const struct cpath *p)

@@ -478,9 +478,12 @@ void *stepper_main(void *arg)
 
 void history_prune(struct cache *c)
 {
-	uint64_t keep = cfg_seconds(c->cfg->global, "history_keep");
-
-	db_exec(c, "DELETE FROM history WHERE t < ?", "d", now_real() - (double)keep);
+	for (const struct flow *f = c->flows; f; f = f->next)
+		db_exec(c, "DELETE FROM history WHERE flow = ? AND t < ?", "td", f->id,
+			now_real() - (double)cfg_seconds(f->sec, "history_keep"));
+	/* what flows that are gone ran */
+	db_exec(c, "DELETE FROM history WHERE t < ? AND flow NOT IN (SELECT id FROM flows WHERE "
+		"deleted IS NULL)", "d", now_real() - (double)cfg_seconds(c->cfg->global, "history_keep"));
 }
 
 int64_t history_clean(struct cache *c, const struct flow *f, double days)

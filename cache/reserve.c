@@ -180,8 +180,10 @@ bool spool_make_room(struct cache *c, uint64_t n)
 
 bool spool_take(struct cache *c, uint64_t n)
 {
-	if (!spool_make_room(c, n))
+	if (!spool_make_room(c, n)) {
+		c->refused = n;	/* .health: the spool is full */
 		return false;
+	}
 	c->used += n;
 	return true;
 }

@@ -30,6 +30,7 @@
 
 #include "../util/log.h"
 #include "internal.h"
+#include "readside.h"
 
 double now_real(void)
 {
@@ -682,6 +683,8 @@ int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errle
 		rc = check_templates(cfg, err, errlen);
 	if (!rc)
 		rc = check_flow_perms(cfg, err, errlen);
+	if (!rc)
+		rc = readside_check(cfg, err, errlen);
 	if (rc) {
 		free(c);
 		return rc;
@@ -774,6 +777,8 @@ int cache_start(struct cache *c)
 		rc = pthread_create(&c->workers[i], NULL, worker_main, c);
 	for (int i = 0; i < c->nworkers && rc == 0; i++)	/* steps: in parallel, as many */
 		rc = pthread_create(&c->steppers[i], NULL, stepper_main, c);
+	if (rc == 0)
+		rc = -readside_start(c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc)
 		return -rc;
@@ -848,8 +853,10 @@ void cache_free(struct cache *c)
 			pthread_join(c->steppers[i], NULL);
 		pthread_join(c->packer, NULL);
 		pthread_join(c->timer, NULL);
+		readside_stop(c);
 		outcomes_free(c);
 	}
+	readside_free(c);
 	if (c->db)
 		sqlite3_exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	db_close(c);

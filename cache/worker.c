@@ -24,6 +24,7 @@
 
 #include "../util/log.h"
 #include "internal.h"
+#include "readside.h"
 
 struct job;
 
@@ -346,6 +347,8 @@ static void sink_error(struct cache *c, struct sink_slot *s, const char *err, do
 	free(s->last_error);
 	s->last_error = strdup(err);
 	s->last_error_at = now;
+	if (s->failing_since <= s->last_success)
+		s->failing_since = now;	/* .health */
 	db_exec(c, "INSERT INTO sinks(name, last_error, last_error_at) VALUES (?1, ?2, ?3) "
 		"ON CONFLICT(name) DO UPDATE SET last_error = ?2, last_error_at = ?3",
 		"ttd", s->sink->name, err, now);
@@ -564,8 +567,7 @@ int object_update_state(struct cache *c, int64_t id)
 	state = pending > 0 ? "queued" : failed > 0 ? "failed" : "delivered";
 	if (strcmp(state, r.state) == 0)
 		return 0;
-	rc = db_exec(c, "UPDATE objects SET state = ?, done = ? WHERE id = ?", "tdi", state,
-		     pending > 0 ? 0.0 : now_real(), id);
+	rc = readside_settle(c, id, state, pending > 0 ? 0.0 : now_real());	/* + delivery_log */
 	if (rc == 0 && strcmp(state, "delivered") == 0)
 		delivered_drop(c, id);	/* only once the row says so */
 	parent = db_int(c, "SELECT parent FROM objects WHERE id = ?", "i", id);
@@ -654,6 +656,7 @@ void *timer_main(void *arg)
 			if (c->held_retry)
 				held_release(c);
 			expire_listing(c);
+			readside_tick(c);
 			pthread_cond_broadcast(&c->work_cond);
 			pthread_mutex_unlock(&c->lock);
 			streams_rotate(c, NULL, true);	/* chunks `rotate` old */

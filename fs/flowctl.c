@@ -11,6 +11,8 @@
  *   flowctl clean-history MNT [--flow FLOW] [--days N]
  *   flowctl test CONFIG FLOW FILE [-o OUT] [--stream]
  *                                    pipeline steps (fs/pipectl.c)
+ *   flowctl health | latest | deliveries ...
+ *                                    the read side (fs/flowctl_read.c)
  *   flowctl reassemble [-o DIR] DIR|FILE...
  *                                    rebuild files from captured http file
  *                                    events (fs/reassemble.c; no mount needed)
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include "flowctl.h"
+#include "flowctl_read.h"
 #include "reassemble.h"
 
 #define ANSWER_MAX (1 << 20)
@@ -41,6 +44,9 @@ static void usage(FILE *f)
 		   "       flowctl history MNT [FLOW] [--status STATUS] [--json]\n"
 		   "       flowctl clean-history MNT [--flow FLOW] [--days N]\n"
 		   "       flowctl test CONFIG FLOW FILE [-o OUT] [--stream]\n"
+		   "       flowctl health MNT\n"
+		   "       flowctl latest MNT FLOW\n"
+		   "       flowctl deliveries MNT FLOW [--since DURATION] [--json]\n"
 		   "       flowctl reassemble [-o DIR] DIR|FILE...\n"
 		   "       flowctl --help | --version\n");
 }
@@ -149,6 +155,8 @@ int main(int argc, char **argv)
 			return rc;
 		}
 	}
+	if (argc >= 2 && flowctl_read_verb(argv[1]))
+		return flowctl_read_main(argc, argv);
 	if (argc < 3) {
 		usage(stderr);
 		return 64;

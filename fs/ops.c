@@ -163,6 +163,11 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	return cache_release(fs_file(fi));
 }
 
+static int fs_readlink(const char *path, char *buf, size_t size)
+{
+	return cache_readlink(fs_cache(), path, buf, size);
+}
+
 static int fs_statfs(const char *path, struct statvfs *st)
 {
 	return cache_statfs(fs_cache(), st);
@@ -209,6 +214,7 @@ const struct fuse_operations fs_ops = {
 	.fsync		= fs_fsync,
 	.release	= fs_release,
 	.statfs		= fs_statfs,
+	.readlink	= fs_readlink,
 	.getxattr	= fs_getxattr,
 	.setxattr	= fs_setxattr,
 	.listxattr	= fs_listxattr,

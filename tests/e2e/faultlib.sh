@@ -188,10 +188,12 @@ PY
 daemon_threads() { ls "/proc/${FS_PID[$1]}/task" | wc -l; }
 daemon_fds() { ls "/proc/${FS_PID[$1]}/fd" | wc -l; }
 
-# probe_ms MNT: the slowest of ls, stat and cat .status on the mount, in ms.
+# probe_ms MNT: the slowest of ls, stat and cat .status on the mount, and
+# of the read side's files (.health, .latest, .events, ls -R .time), in ms.
 probe_ms() {
 	local t0 t1 worst=0 ms
-	for cmd in "ls $1/web" "stat $1/web" "cat $1/web/.status" "cat $1/.status"; do
+	for cmd in "ls $1/web" "stat $1/web" "cat $1/web/.status" "cat $1/.status" "cat $1/.health" \
+		   "cat $1/web/.latest" "cat $1/web/.events" "ls -R $1/web/.time"; do
 		t0=$(date +%s%N)
 		$cmd >/dev/null 2>&1
 		t1=$(date +%s%N)
