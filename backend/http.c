@@ -826,6 +826,11 @@ int http_callback(struct sink *sink, struct sink_io *io, const char *body, size_
 	net_header(&r, "Content-Type", "application/json");
 	net_body_mem(&r, body, len);
 	rc = http_send(h, io, &r, "POST callback", err, errlen);
+	if (rc == 0 && r.status != 200) {	/* the Hub: a 200 is success, anything else is retried */
+		snprintf(err, errlen, "POST callback: HTTP %ld (a callback needs 200); retrying",
+			 r.status);
+		rc = -EAGAIN;
+	}
 	net_req_free(&r);
 	return rc;
 }

@@ -6,7 +6,7 @@
  * body {"name": FLOW, "uris": [...]}.  One thread (this file) sends them
  * through the sink's url with http_callback(): per sink, the oldest row
  * first and nothing after it until it is through, so callbacks arrive in
- * delivery order.  A 2xx deletes the row; anything else (an error, a 4xx
+ * delivery order.  A 200 deletes the row; anything else (an error, a 4xx
  * or a 5xx) is retried after an exponential backoff with jitter capped at
  * retry_max (1 min by default, as the Hub's callbacks) or the server's
  * Retry-After.  The Idempotency-Key "flowfs-FLOWID-N" (N the row's id) is

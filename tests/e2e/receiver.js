@@ -44,6 +44,8 @@ function answer(res) {
       return [500, {}, 'injected failure'];
     case '429':
       return [429, { 'Retry-After': String(fail.retryAfter) }, 'slow down'];
+    case '202':
+      return [202, {}, 'accepted, but a callback wants 200'];
     case '400':
       return [400, {}, "bad request: field 'x' is invalid"];
     case 'redirect':

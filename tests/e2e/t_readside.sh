@@ -239,6 +239,14 @@ if [ "$got" = "$want" ] && [ "$(tr ' ' '\n' <<<"$got" | grep -c '^f[1-9]$')" = 9
 else
 	fail readside_notify_once_across_outage_and_kill9 "receiver got (deduplicated): '$got' in $posts POSTs; .events: '$want'"
 fi
+# a callback answered 202 is not done: only a 200 is (the Hub's rule)
+curl -sf "http://127.0.0.1:$RXPORT/_ctl?mode=202&count=2" >/dev/null
+echo 10 > "$D/mnt/web/f10"
+"$FLOWCTL" sync "$D/mnt" --timeout 30 >/dev/null
+wait_eq 20 1 "jq -r 'select(.status == 200 and .url == \"/cb\") | .body' '$RX/index.jsonl' | while read -r b; do jq -r '.uris[0]' \"$RX/\$b\"; done | grep -c '/f10$'"
+n202=$(jq -r 'select(.status == 202) | .url' "$RX/index.jsonl" | grep -c '^/cb$')
+[ "$n202" = 2 ] && ok readside_notify_only_200_is_success ||
+	fail readside_notify_only_200_is_success "$n202 callbacks answered 202 (want 2, then a 200)"
 fs_umount "$D/mnt"
 rx_stop
 
