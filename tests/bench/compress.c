@@ -41,7 +41,9 @@ int main(int argc, char **argv)
 	rc = compress_fd(in, fd, argv[2], (int)strtol(argv[3], NULL, 10), h);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc) {
-		fprintf(stderr, "compress %s: %s\n", argv[2], strerror(-rc));
+		char err[256];
+
+		fprintf(stderr, "compress %s of %s: %s\n", argv[2], argv[1], strerror_r(-rc, err, sizeof(err)));
 		return 1;
 	}
 	fstat(fd, &st);
