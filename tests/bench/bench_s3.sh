@@ -93,12 +93,16 @@ printf '    curl -T (one PUT)             %6.2fs\n' "$curl_put"
 printf '    aws s3 cp                     %6.2fs\n' "$aws_cp"
 printf '    s3rver Complete alone         %6.2fs   (%.2fx curl: the floor of any multipart upload here)\n' \
 	"$mp_floor" "$(echo "$mp_floor / $curl_put" | bc -l)"
+declare -A ret done_ small
+floor=$(echo "$curl_put + $mp_floor" | bc -l)
 for fs in flowfs s3fs rclone; do
 	case $fs in flowfs) dir=$tmp/m-flowfs/b/flowfs key=b/flowfs/big ;; *) dir=$tmp/m-$fs/$fs key=$fs/big ;; esac
 	mountpoint -q "$tmp/m-$fs" || { printf '    %-8s (not mounted)\n' "$fs"; continue; }
-	t=$(now); cp "$tmp/big" "$dir/big"; ret=$(dt "$t")
-	wait_size "$key" $((MIB << 20)); done_=$(dt "$t")
-	printf '    %-8s            %6.2fs   %6.2fs   (%.2fx curl)\n' "$fs" "$ret" "$done_" "$(echo "$done_ / $curl_put" | bc -l)"
+	t=$(now); cp "$tmp/big" "$dir/big"; ret[$fs]=$(dt "$t")
+	wait_size "$key" $((MIB << 20)); done_[$fs]=$(dt "$t")
+	printf '    %-8s            %6.2fs   %6.2fs   (%.2fx curl, %.2fx curl + Complete; returns %.2fx local cp)\n' \
+		"$fs" "${ret[$fs]}" "${done_[$fs]}" "$(echo "${done_[$fs]} / $curl_put" | bc -l)" \
+		"$(echo "${done_[$fs]} / $floor" | bc -l)" "$(echo "${ret[$fs]} / $local_cp" | bc -l)"
 done
 mkdir -p "$tmp/small"; for i in $(seq 1000); do head -c 4096 /dev/urandom > "$tmp/small/f$i"; done
 echo
@@ -108,7 +112,10 @@ for fs in flowfs s3fs rclone; do
 	mountpoint -q "$tmp/m-$fs" || continue
 	t=$(now); cp -r "$tmp/small" "$dir/"
 	while [ "$(count "$pre")" -lt 1000 ]; do sleep 0.1; done
-	printf '    %-8s %6.2fs\n' "$fs" "$(dt "$t")"
+	small[$fs]=$(dt "$t")
+	printf '    %-8s %6.2fs' "$fs" "${small[$fs]}"
+	[ "$fs" = flowfs ] || printf '   (%.2fx flowfs)' "$(echo "${small[$fs]} / ${small[flowfs]:-0}" | bc -l 2>/dev/null)"
+	echo
 done
 echo
 echo "(c) 10,000 echo >> lines, until they are in the bucket"
@@ -116,4 +123,29 @@ t=$(now); for i in $(seq 10000); do echo "line $i" >> "$tmp/m-flowfs/b/lines.log
 "$FLOWCTL" sync "$tmp/m-flowfs" --timeout 300 >/dev/null
 printf '    flowfs   %6.2fs (flowctl sync included)\n' "$(dt "$t")"
 echo
-printf 'flowfs daemon peak RSS: %d MiB (target <= 64 MiB)\n' "$(( $(awk '/VmHWM/ {print $2}' /proc/$fpid/status) / 1024 ))"
+rss=$(( $(awk '/VmHWM/ {print $2}' /proc/$fpid/status) / 1024 ))
+printf 'flowfs daemon peak RSS: %d MiB\n' "$rss"
+echo
+# Issue 15's targets, from the figures above: MET, NOT MET, or not
+# measured when a figure is missing (a mount that did not happen).
+target() {	# NAME FIGURE OP LIMIT TEXT (FIGURE OP LIMIT in bc; OP >= or <=)
+	local v
+	if [ -z "$2" ] || [ -z "$4" ]; then v="NOT MEASURED"
+	elif [ "$(echo "$2 $3 $4" | bc -l 2>/dev/null)" = 1 ]; then v=MET
+	else v="NOT MET"; fi
+	printf '  %-12s %s: %s\n' "$v" "$1" "$5"
+}
+x() { [ -n "$1" ] && [ -n "$2" ] && printf '%.2fx' "$(echo "$1 / $2" | bc -l)"; }
+fd=${done_[flowfs]:-} fr=${ret[flowfs]:-} fs_=${small[flowfs]:-}
+s3d=${done_[s3fs]:-} s3s=${small[s3fs]:-} rcs=${small[rclone]:-}
+echo "targets (issue 15):"
+target "(a) cp complete in bucket <= 1.15x (curl PUT + Complete alone)" "$fd" "<=" "1.15 * $floor" \
+	"$(x "$fd" "$floor") of $(printf '%.2f' "$floor")s"
+target "(a) complete in bucket >= 1.5x faster than s3fs" "$s3d" ">=" "${fd:+1.5 * $fd}" \
+	"s3fs takes $(x "$s3d" "$fd") flowfs's time"
+target "(a) cp returns <= 2x local cp" "$fr" "<=" "2 * $local_cp" "$(x "$fr" "$local_cp") local cp"
+target "RSS <= 64 MiB" "$rss" "<=" 64 "$rss MiB"
+target "(b) cp -r 1,000 x 4 KiB >= 5x faster than rclone" "$rcs" ">=" "${fs_:+5 * $fs_}" \
+	"rclone takes $(x "$rcs" "$fs_") flowfs's time"
+target "(b) cp -r 1,000 x 4 KiB >= 20x faster than s3fs" "$s3s" ">=" "${fs_:+20 * $fs_}" \
+	"s3fs takes $(x "$s3s" "$fs_") flowfs's time"
