@@ -35,6 +35,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "../util/fsutil.h"
 #include "../util/hash.h"
 #include "internal.h"
 
@@ -73,20 +74,6 @@ static int cores(void)
 	if (n <= 0)
 		n = 1;
 	return n < MAX_THREADS ? (int)n : MAX_THREADS;
-}
-
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Up to N bytes of IN (fewer only at its end), hashed into RAW if not

@@ -332,6 +332,8 @@ int obj_cancel(struct cache *c, int64_t id);	/* 0 or the db's -errno */
 /* Delivered object ID leaves the listing and its data goes; 0 or -errno. */
 int obj_unlist(struct cache *c, int64_t id);
 bool parent_exists(struct cache *c, const struct cpath *p);
+/* FILL for the first column of every row of S (NULL: -EIO) with ST; lock held. */
+int fill_names(sqlite3_stmt *s, const struct stat *st, cache_fill_fn fill, void *arg);
 
 /* packer.c */
 void *packer_main(void *arg);

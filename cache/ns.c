@@ -238,10 +238,20 @@ int cache_getattr(struct cache *c, const char *path, struct stat *st)
 	return rc;
 }
 
+int fill_names(sqlite3_stmt *s, const struct stat *st, cache_fill_fn fill, void *arg)
+{
+	if (!s)
+		return -EIO;
+	while (sqlite3_step(s) == SQLITE_ROW)
+		if (fill(arg, (const char *)sqlite3_column_text(s, 0), st))
+			break;
+	sqlite3_reset(s);
+	return 0;
+}
+
 static int readdir_flow(struct cache *c, const struct cpath *p, cache_fill_fn fill, void *arg)
 {
 	struct stat st;
-	sqlite3_stmt *s;
 	const char *dir = p->rel;	/* the directory being listed, "" at the top */
 	bool implicit;
 
@@ -254,23 +264,13 @@ static int readdir_flow(struct cache *c, const struct cpath *p, cache_fill_fn fi
 		readside_fill(c, p, fill, arg);
 	}
 	st.st_mode = S_IFDIR | 0755;
-	s = db_stmt(c, "SELECT name FROM dirs WHERE flow = ? AND dir = ? ORDER BY name", "tt",
-		    p->flow->id, dir);
-	if (!s)
+	if (fill_names(db_stmt(c, "SELECT name FROM dirs WHERE flow = ? AND dir = ? ORDER BY name",
+			       "tt", p->flow->id, dir), &st, fill, arg) != 0)
 		return -EIO;
-	while (sqlite3_step(s) == SQLITE_ROW)
-		if (fill(arg, (const char *)sqlite3_column_text(s, 0), &st))
-			break;
-	sqlite3_reset(s);
 	st.st_mode = S_IFREG | 0644;
-	s = db_stmt(c, "SELECT name FROM objects WHERE flow = ? AND dir = ? AND listed = 1 ORDER BY name",
-		    "tt", p->flow->id, dir);
-	if (!s)
+	if (fill_names(db_stmt(c, "SELECT name FROM objects WHERE flow = ? AND dir = ? AND listed = 1 "
+			       "ORDER BY name", "tt", p->flow->id, dir), &st, fill, arg) != 0)
 		return -EIO;
-	while (sqlite3_step(s) == SQLITE_ROW)
-		if (fill(arg, (const char *)sqlite3_column_text(s, 0), &st))
-			break;
-	sqlite3_reset(s);
 	implicit = !*dir;
 	for (struct stream *sm = c->streams; sm; sm = sm->next) {
 		if (sm->deleted || strcmp(sm->flow_id, p->flow->id) != 0 || strcmp(sm->dir, dir) != 0)

@@ -960,7 +960,6 @@ static int time_readdir(struct cache *c, const struct cpath *p, cache_fill_fn fi
 {
 	struct tpath t;
 	struct stat st;
-	sqlite3_stmt *s;
 	int rc = tpath_parse(p->rel, &t);
 
 	if (rc)
@@ -975,15 +974,8 @@ static int time_readdir(struct cache *c, const struct cpath *p, cache_fill_fn fi
 	}
 	memset(&st, 0, sizeof(st));
 	st.st_mode = S_IFREG | 0444;
-	s = db_stmt(c, "SELECT name FROM delivery_log WHERE flow = ? AND minute = ? ORDER BY name", "ti",
-		    p->flow->id, t.lo);
-	if (!s)
-		return -EIO;
-	while (sqlite3_step(s) == SQLITE_ROW)
-		if (fill(arg, (const char *)sqlite3_column_text(s, 0), &st))
-			break;
-	sqlite3_reset(s);
-	return 0;
+	return fill_names(db_stmt(c, "SELECT name FROM delivery_log WHERE flow = ? AND minute = ? "
+				  "ORDER BY name", "ti", p->flow->id, t.lo), &st, fill, arg);
 }
 
 int readside_readdir(struct cache *c, const struct cpath *p, cache_fill_fn fill, void *arg)
