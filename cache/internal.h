@@ -193,6 +193,7 @@ struct cache {
 	struct step_retry *step_retry;	/* protected by lock */
 	size_t step_retry_n, step_retry_cap;
 	volatile bool step_stop;	/* running steps end: unmounting */
+	int nsteppers;			/* stepper threads: workers, or 0 with no step */
 	pthread_t *workers, *steppers;
 	pthread_t packer, timer;
 	bool started;

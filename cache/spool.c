@@ -775,7 +775,9 @@ int cache_start(struct cache *c)
 		rc = pthread_create(&c->timer, NULL, timer_main, c);
 	for (int i = 0; i < c->nworkers && rc == 0; i++)
 		rc = pthread_create(&c->workers[i], NULL, worker_main, c);
-	for (int i = 0; i < c->nworkers && rc == 0; i++)	/* steps: in parallel, as many */
+	/* steps: as many in parallel as workers, when a step is configured */
+	c->nsteppers = c->ntransforms ? c->nworkers : 0;
+	for (int i = 0; i < c->nsteppers && rc == 0; i++)
 		rc = pthread_create(&c->steppers[i], NULL, stepper_main, c);
 	if (rc == 0)
 		rc = -readside_start(c);
@@ -849,7 +851,7 @@ void cache_free(struct cache *c)
 		}
 		for (int i = 0; i < c->nworkers; i++)
 			pthread_join(c->workers[i], NULL);
-		for (int i = 0; i < c->nworkers; i++)
+		for (int i = 0; i < c->nsteppers; i++)
 			pthread_join(c->steppers[i], NULL);
 		pthread_join(c->packer, NULL);
 		pthread_join(c->timer, NULL);
