@@ -790,8 +790,8 @@ int cache_start(struct cache *c)
 
 static bool queues_empty(struct cache *c)
 {
-	return c->pack_n == 0 && c->step_n == 0 && c->stepping == 0 && c->pack_retry_n == 0 && c->seal_retry_n == 0 && !c->held_retry &&
-	       !c->tails_kept &&
+	return c->pack_n == 0 && c->step_n == 0 && c->stepping == 0 && c->pack_retry_n == 0 &&
+	       c->seal_retry_n == 0 && !c->held_retry && !c->tails_kept &&
 	       !c->packing && c->inflight == 0 &&
 	       db_int(c, "SELECT count(*) FROM deliveries WHERE state IN ('queued', 'inflight')", NULL) == 0;
 }
