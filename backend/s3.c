@@ -514,8 +514,10 @@ static int mp_check_parts(void *arg, struct sink_io *io, bool *ok, char *err, si
 	return mp_check(m->s, io, m->o, m->id, m->etags, ok, err, errlen);
 }
 
+/* O's parts as parts of a multipart upload, resumed from what O->resume
+ * holds; completed unless EARLY (a file still being written). */
 static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct sink_object *o,
-			 char *err, size_t errlen)
+			 bool early, char *err, size_t errlen)
 {
 	struct sink_resume *res = o->resume;
 	char id[300] = "";
@@ -533,7 +535,7 @@ static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct 
 		rc = -ENOMEM;
 		goto out_free;
 	}
-	for (size_t i = 0; i + 1 < o->nparts; i++) {
+	for (size_t i = 0; i + !early < o->nparts; i++) {
 		if (o->parts[i].length < MIN_PART) {
 			snprintf(err, errlen, "parts of %llu bytes: S3 multipart needs part_size of at "
 				 "least 5M in [flowfs]", (unsigned long long)o->parts[i].length);
@@ -557,6 +559,8 @@ static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct 
 			goto out_free;
 	}
 	rc = net_parts_send(&np, err, errlen);
+	if (early)
+		goto out_free;	/* the rest, and the Complete, after the last close */
 	if (rc == 0)
 		rc = mp_complete(s, io, o, id, etags, err, errlen, &status);
 	if (rc && res && (strstr(err, "NoSuchUpload") || (resumed && status >= 400))) {
@@ -585,12 +589,25 @@ static int s3_put(struct sink *sink, struct sink_io *io, const struct sink_objec
 
 	if (fd < 0)
 		return fd;
-	rc = o->nparts == 1 ? put_single(s, io, fd, o, err, errlen)
-			    : put_multipart(s, io, fd, o, err, errlen);
+	rc = o->nparts == 1 && !(o->resume && o->resume->upload_id) ?
+	     put_single(s, io, fd, o, err, errlen) : put_multipart(s, io, fd, o, false, err, errlen);
 	close(fd);
 	if (rc == 0)
 		log_debug(s->mod, "put %s (%llu bytes, %zu parts)", o->key,
 			  (unsigned long long)o->size, o->nparts);
+	return rc;
+}
+
+static int s3_put_early(struct sink *sink, struct sink_io *io, const struct sink_object *o,
+			char *err, size_t errlen)
+{
+	int fd = sink_data_open(o, err, errlen);
+	int rc;
+
+	if (fd < 0)
+		return fd;
+	rc = put_multipart(sink->priv, io, fd, o, true, err, errlen);
+	close(fd);
 	return rc;
 }
 
@@ -608,6 +625,7 @@ const struct sink_ops s3_sink_ops = {
 	.keys = s3_keys,
 	.open = s3_open,
 	.put = s3_put,
+	.put_early = s3_put_early,
 	.close = s3_close,
 	.url = s3_url,
 };
@@ -617,6 +635,7 @@ const struct sink_ops gcs_sink_ops = {
 	.keys = gcs_keys,
 	.open = s3_open,
 	.put = s3_put,
+	.put_early = s3_put_early,
 	.close = s3_close,
 	.url = s3_url,
 };

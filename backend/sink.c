@@ -188,15 +188,15 @@ int sink_url(const struct sink *s, const char *key, char *out, size_t outlen)
 	return s->ops->url(s, key, out, outlen);
 }
 
-int sink_put(struct sink *s, struct sink_io *io, const struct sink_object *o,
-	     char *err, size_t errlen)
+static int sink_call(struct sink *s, struct sink_io *io, const struct sink_object *o,
+		     bool early, char *err, size_t errlen)
 {
 	int rc;
 
 	if (errlen)
 		err[0] = '\0';
 	sink_io_set_retry_after(io, -1);
-	rc = s->ops->put(s, io, o, err, errlen);
+	rc = early ? s->ops->put_early(s, io, o, err, errlen) : s->ops->put(s, io, o, err, errlen);
 	if (rc == 0) {
 		if (errlen)
 			err[0] = '\0';
@@ -214,6 +214,22 @@ int sink_put(struct sink *s, struct sink_io *io, const struct sink_object *o,
 		return -EAGAIN;
 	}
 	return rc;
+}
+
+int sink_put(struct sink *s, struct sink_io *io, const struct sink_object *o,
+	     char *err, size_t errlen)
+{
+	return sink_call(s, io, o, false, err, errlen);
+}
+
+int sink_put_early(struct sink *s, struct sink_io *io, const struct sink_object *o,
+		   char *err, size_t errlen)
+{
+	if (!s->ops->put_early) {
+		snprintf(err, errlen, "the %s sink cannot upload while a file is written", s->ops->type);
+		return -ENOTSUP;
+	}
+	return sink_call(s, io, o, true, err, errlen);
 }
 
 struct sink_io *sink_io_new(void)

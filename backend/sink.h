@@ -84,6 +84,13 @@ struct sink_ops {
 	/* Deliver every part of O under O->key. */
 	int (*put)(struct sink *s, struct sink_io *io, const struct sink_object *o,
 		   char *err, size_t errlen);
+	/* Optional (NULL: the type cannot): O is a file still being written,
+	 * its parts the first whole part_size parts so far.  Sends those the
+	 * resume does not hold yet as parts of a multipart upload under
+	 * O->key (started, and saved, when there is none); never completes:
+	 * the put() after the last close sends the rest and completes. */
+	int (*put_early)(struct sink *s, struct sink_io *io, const struct sink_object *o,
+			 char *err, size_t errlen);
 	void (*close)(struct sink *s);	/* frees s->priv; NULL-safe on s->priv */
 	/* The URL a client fetches KEY (prefix included) from: s3://, gs://,
 	 * https://, file:// or the http sink's url.  0 or -ENAMETOOLONG. */
@@ -117,6 +124,10 @@ int http_callback(struct sink *s, struct sink_io *io, const char *body, size_t l
 /* Calls ops->put; fills ERR with "unknown error" if the sink left it empty. */
 int sink_put(struct sink *s, struct sink_io *io, const struct sink_object *o,
 	     char *err, size_t errlen);
+
+/* Calls ops->put_early the way sink_put calls put. */
+int sink_put_early(struct sink *s, struct sink_io *io, const struct sink_object *o,
+		   char *err, size_t errlen);
 
 /* Once in main(), before any thread: libcurl's global setup. */
 int sink_global_init(void);

@@ -63,11 +63,11 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS deliveries("
 	"  object INT NOT NULL, sink TEXT NOT NULL, state TEXT NOT NULL,"
 	"  attempts INT NOT NULL DEFAULT 0, next_try REAL NOT NULL DEFAULT 0,"
-	"  last_error TEXT, key TEXT, done REAL, upload_id TEXT,"
+	"  last_error TEXT, key TEXT, done REAL, upload_id TEXT, early_rel TEXT,"
 	"  PRIMARY KEY(object, sink));"
 	"CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, next_try);"
 	"CREATE TABLE IF NOT EXISTS part_ids("
-	"  object INT NOT NULL, sink TEXT NOT NULL, idx INT NOT NULL, part_id TEXT NOT NULL,"
+	"  object INT NOT NULL, sink TEXT NOT NULL, idx INT NOT NULL, part_id TEXT NOT NULL, sha256 TEXT,"
 	"  PRIMARY KEY(object, sink, idx));"
 	"CREATE TABLE IF NOT EXISTS sinks("
 	"  name TEXT PRIMARY KEY, last_success REAL, last_error TEXT, last_error_at REAL);"
@@ -89,10 +89,13 @@ static const char schema[] =
  * packed form's size and hash (size and sha256 are the file's own), why an
  * upload failed, what records made of an object (its parent, key and
  * compression), and its pipeline steps (how many done, which failed).  Added when missing. */
-static const char *const added_columns[][2] = {
-	{ "psize", "INT" }, { "psha256", "TEXT" }, { "error", "TEXT" },
-	{ "parent", "INT" }, { "dkey", "TEXT" }, { "compress", "TEXT" },
-	{ "stepped", "INT" }, { "fstep", "INT" },
+static const char *const added_columns[][3] = {
+	{ "objects", "psize", "INT" }, { "objects", "psha256", "TEXT" }, { "objects", "error", "TEXT" },
+	{ "objects", "parent", "INT" }, { "objects", "dkey", "TEXT" }, { "objects", "compress", "TEXT" },
+	{ "objects", "stepped", "INT" }, { "objects", "fstep", "INT" },
+	/* uploads sent while written: the hash of each part sent, the path
+	 * the upload was started for */
+	{ "part_ids", "sha256", "TEXT" }, { "deliveries", "early_rel", "TEXT" },
 };
 
 static int db_migrate(sqlite3 *db, char **msg)
@@ -104,16 +107,17 @@ static int db_migrate(sqlite3 *db, char **msg)
 		sqlite3_stmt *st;
 		bool have = false;
 
-		if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('objects') WHERE name = ?",
+		if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?) WHERE name = ?",
 				       -1, &st, NULL) != SQLITE_OK)
 			return SQLITE_ERROR;
 		sqlite3_bind_text(st, 1, added_columns[i][0], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, added_columns[i][1], -1, SQLITE_STATIC);
 		have = sqlite3_step(st) == SQLITE_ROW;
 		sqlite3_finalize(st);
 		if (have)
 			continue;
-		snprintf(sql, sizeof(sql), "ALTER TABLE objects ADD COLUMN %s %s", added_columns[i][0],
-			 added_columns[i][1]);
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", added_columns[i][0],
+			 added_columns[i][1], added_columns[i][2]);
 		rc = sqlite3_exec(db, sql, NULL, NULL, msg);
 	}
 	if (rc == SQLITE_OK)	/* on the added columns */

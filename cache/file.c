@@ -497,8 +497,13 @@ ssize_t cache_write(struct cache_file *f, const char *buf, size_t size, off_t of
 	f->oo->mtime = now_real();
 	pthread_mutex_unlock(&c->lock);
 	n = staging_pwrite(c, f, buf, size, off);
-	if (n != (ssize_t)size)
+	if (n != (ssize_t)size) {
 		write_settle(c, f, n < 0 ? (int)n : 0);
+	} else if (end / c->part_size > (uint64_t)off / c->part_size || end % c->part_size == 0) {
+		pthread_mutex_lock(&c->lock);	/* a part is whole: it may go now */
+		early_note(c, f->oo, end);
+		pthread_mutex_unlock(&c->lock);
+	}
 	return n;
 }
 

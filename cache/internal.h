@@ -86,6 +86,10 @@ struct open_obj {			/* one per object with open handles */
 	char error[192];		/* the first write, truncate or flush that
 					 * failed: at the last close the object is
 					 * 'failed' with this, never delivered */
+	int early;			/* uploaded while written: 0 not known yet,
+					 * 1 yes, -1 no (see worker.c) */
+	uint64_t early_sent;		/* whole parts sent so far */
+	bool early_queued;		/* in c->early_q */
 	struct open_obj *next;
 };
 
@@ -183,6 +187,9 @@ struct cache {
 	int inflight;			/* deliveries being sent; protected by lock */
 	struct outcome *unrecorded;	/* outcomes the db refused, written again by
 					 * the timer; protected by lock */
+	int64_t *early_q;		/* open uploads with whole parts to send;
+					 * protected by lock */
+	size_t early_n, early_cap;
 	struct transform *transforms;	/* [transform.NAME]; fixed after cache_new */
 	size_t ntransforms;
 	char *stepdir;			/* spool/steps: the steps' working directories */
@@ -264,7 +271,8 @@ bool reserve_release(struct cache *c);	/* true if there was one to give up */
  * (recording a delivery, sealing, cancelling), never for new data. */
 #define RESERVE_RETRY(c, call) __extension__ ({				\
 	int rr_ = (call);						\
-	if (rr_ == -ENOSPC && reserve_release(c))			\
+	if (rr_ == -ENOSPC && (reserve_release(c) ||			\
+			       spool_reclaim(c, (c)->reserve_size) > 0))	\
 		rr_ = (call);						\
 	rr_;								\
 })
@@ -387,6 +395,12 @@ int history_json(struct cache *c, const struct flow *f, struct buf *b);	/* .hist
 /* Object ID's state from its outputs' (split, delivered or failed); lock held. */
 void parent_settle(struct cache *c, int64_t id);
 void *worker_main(void *arg);
+/* An upload's write ended at END: when that makes a new whole part, the
+ * workers send it while the file is still written (S3, GCS).  Lock held. */
+void early_note(struct cache *c, struct open_obj *oo, uint64_t end);
+/* Object ID's upload started while it was written is dropped (a rename,
+ * new metadata): it is sent whole after its last close.  Lock held. */
+void early_forget(struct cache *c, int64_t id);
 void *timer_main(void *arg);
 /* The timer's turn: objects whose sealing failed for now go back to the
  * packer once their time has come; lock held. */

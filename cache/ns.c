@@ -641,6 +641,7 @@ static int rename_locked(struct cache *c, const struct cpath *a, const struct cp
 		return -EISDIR;
 	if (b_obj && obj_cancel(c, rb.id) != 0)
 		return -EIO;
+	early_forget(c, ra.id);	/* its key was its old name's */
 	if (db_exec(c, "UPDATE objects SET dir = ?, name = ?, ctime = ? WHERE id = ?", "ttdi",
 		    b->dir, b->name, now_real(), ra.id))
 		return -EIO;

@@ -212,8 +212,14 @@ static int queue_rows(struct cache *c, const struct flow *f, int64_t id)
 
 	for (size_t i = 0; i < f->nsinks && rc == 0; i++) {
 		if (sink_slot_find(c, f->sinks[i])) {
-			rc = db_exec(c, "INSERT OR REPLACE INTO deliveries(object, sink, state, attempts, "
-				     "next_try) VALUES (?, ?, 'queued', 0, 0)", "it", id, f->sinks[i]);
+			/* an upload sent while written keeps its upload id and key */
+			rc = db_exec(c, "INSERT INTO deliveries(object, sink, state, attempts, next_try) "
+				     "VALUES (?1, ?2, 'queued', 0, 0) ON CONFLICT(object, sink) DO UPDATE "
+				     "SET state = CASE WHEN state = 'sending' THEN state ELSE 'queued' END, "
+				     "attempts = 0, next_try = 0, last_error = NULL, "
+				     "done = NULL, upload_id = CASE WHEN early_rel IS NULL THEN NULL "
+				     "ELSE upload_id END, key = CASE WHEN early_rel IS NULL THEN NULL "
+				     "ELSE key END", "it", id, f->sinks[i]);
 			continue;
 		}
 		rc = db_exec(c, "INSERT OR REPLACE INTO deliveries(object, sink, state, last_error) "

@@ -155,8 +155,22 @@ uint64_t spool_reclaim(struct cache *c, uint64_t need)
 		}
 		if (st)
 			sqlite3_reset(st);
-		if (!id || obj_unlist(c, id) != 0)
+		if (!id)
 			break;
+		if (obj_unlist(c, id) == -ENOSPC) {
+			/* too full even to record that: its data goes first (it
+			 * was delivered), then the row, with the room that made */
+			cache_unlink_data(c, id, DATA_ALL);
+			if (obj_unlist(c, id) != 0) {
+				log_err("spool", "object %lld: its data went to make room, but the "
+					"database still refuses to take it out of the listing",
+					(long long)id);
+				freed += (uint64_t)(size > 0 ? size : 0);
+				break;
+			}
+		} else if (db_int(c, "SELECT listed FROM objects WHERE id = ?", "i", id) != 0) {
+			break;	/* the db refused for another reason */
+		}
 		log_info("spool", "object %lld (%lld bytes, delivered) leaves the listing early: "
 			 "the spool needs the room", (long long)id, (long long)size);
 		freed += (uint64_t)(size > 0 ? size : 0);

@@ -532,13 +532,20 @@ static int recover(struct cache *c)
 	int rc;
 
 	rc = db_exec(c, "UPDATE deliveries SET state = 'queued' WHERE state = 'inflight'", NULL);
+	if (!rc)	/* uploads sent while written: resumed if sealed, else gone */
+		rc = db_exec(c, "UPDATE deliveries SET state = CASE WHEN (SELECT state FROM objects o "
+			     "WHERE o.id = object) = 'queued' THEN 'queued' ELSE 'early' END "
+			     "WHERE state = 'sending'", NULL);
 	if (!rc) {
 		tails_settle(c);	/* before open chunks are trimmed and sealed */
 		rc = recover_staging(c);
 	}
 	if (rc)
 		return rc;
-	rc = settle_queued(c);
+	if (!rc)
+		rc = db_exec(c, "DELETE FROM deliveries WHERE state = 'early' AND object IN (SELECT id "
+			     "FROM objects WHERE state NOT IN ('staging', 'sealing', 'held'))", NULL);
+	rc = rc ? rc : settle_queued(c);
 	if (rc)
 		return rc;
 	settle_split(c);

@@ -17,11 +17,13 @@
  * (even when nobody writes), and workers re-check their retry clocks.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../util/hash.h"
 #include "../util/log.h"
 #include "internal.h"
 #include "readside.h"
@@ -73,8 +75,9 @@ static int resume_save_part(struct sink_resume *r, size_t idx, const char *part_
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	rc = db_exec(c, "INSERT OR REPLACE INTO part_ids(object, sink, idx, part_id) VALUES (?, ?, ?, ?)",
-		     "itit", jr->j->id, jr->j->sink, (int64_t)idx, part_id);
+	rc = db_exec(c, "INSERT OR REPLACE INTO part_ids(object, sink, idx, part_id, sha256) "
+		     "VALUES (?, ?, ?, ?, ?)", "itit" "t", jr->j->id, jr->j->sink, (int64_t)idx, part_id,
+		     idx < jr->j->o.nparts ? jr->j->o.parts[idx].sha256 : NULL);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -98,10 +101,15 @@ static int job_resume(struct cache *c, struct job *j)
 		jr->upload_id = strdup((const char *)sqlite3_column_text(st, 0));
 	if (st)
 		sqlite3_reset(st);
-	st = db_stmt(c, "SELECT idx, part_id FROM part_ids WHERE object = ? AND sink = ?", "it", j->id, j->sink);
+	st = db_stmt(c, "SELECT idx, part_id, sha256 FROM part_ids WHERE object = ? AND sink = ?", "it",
+		     j->id, j->sink);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		int64_t idx = sqlite3_column_int64(st, 0);
-		if (idx >= 0 && (size_t)idx < j->o.nparts)
+		const char *sha = (const char *)sqlite3_column_text(st, 2);
+
+		/* a part sent while the file was written, then rewritten: sent
+		 * again under its number */
+		if (idx >= 0 && (size_t)idx < j->o.nparts && (!sha || strcmp(sha, j->o.parts[idx].sha256) == 0))
 			jr->part_ids[idx] = strdup((const char *)sqlite3_column_text(st, 1));
 	}
 	if (st)
@@ -233,6 +241,199 @@ int object_key(const struct obj_vars *ov, char *out, size_t outlen, char *err, s
 	return rc == -ENAMETOOLONG ? rc : rc ? -EINVAL : 0;
 }
 
+/* ---- uploads sent while they are written ----
+ *
+ * Once an upload's writes end past a part_size boundary, a worker sends
+ * its whole parts (hashed from the spool file, in the page cache) as parts
+ * of a multipart upload: the delivery row exists early (state 'early',
+ * 'sending' while a worker sends), with the upload id, the key and the
+ * path it was started for; part_ids keeps each part's id and hash.  After
+ * the last close the usual delivery resumes it: parts whose hash still
+ * matches are not sent again, a rewritten one is sent again under its
+ * number, and the Complete makes the object appear, whole.  The key is the
+ * one the upload started with, unless the file was renamed (then it starts
+ * over under the new name).  Only for an upload delivered as written: no
+ * compression, steps or records, a visible name, sinks that can
+ * (ops->put_early), part_size of at least 5 MiB.
+ */
+
+#define EARLY_MIN_PART (5u << 20)
+
+static bool early_wanted(struct cache *c, int64_t id)
+{
+	struct obj_vars ov;
+
+	if (c->part_size < EARLY_MIN_PART || object_vars(c, id, &ov) != 0 || ov.chunk || ov.derived ||
+	    !cfg_bool(ov.f->sec, "upload_early") ||
+	    strcmp(ov.f->upload_compress, "none") != 0 || ov.f->nsteps || path_hidden(ov.rel) ||
+	    convert_wanted(ov.f, ov.rel, false))
+		return false;
+	for (size_t i = 0; i < ov.f->nsinks; i++) {
+		struct sink_slot *s = sink_slot_find(c, ov.f->sinks[i]);
+		if (s && s->sink->ops->put_early)
+			return true;
+	}
+	return false;
+}
+
+void early_note(struct cache *c, struct open_obj *oo, uint64_t end)
+{
+	if (oo->early < 0 || oo->early_queued || end / c->part_size <= oo->early_sent)
+		return;
+	if (oo->early == 0)
+		oo->early = early_wanted(c, oo->id) ? 1 : -1;
+	if (oo->early < 0 || !ids_push(&c->early_q, &c->early_n, &c->early_cap, oo->id))
+		return;
+	oo->early_queued = true;
+	pthread_cond_signal(&c->work_cond);
+}
+
+void early_forget(struct cache *c, int64_t id)
+{
+	struct open_obj *oo = open_obj_find(c, id);
+
+	if (oo)
+		oo->early = -1;
+	if (db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND early_rel IS NOT NULL",
+		   "i", id) == 0)
+		return;
+	db_exec(c, "DELETE FROM part_ids WHERE object = ?", "i", id);
+	db_exec(c, "UPDATE deliveries SET upload_id = NULL, early_rel = NULL WHERE object = ?", "i", id);
+	db_exec(c, "DELETE FROM deliveries WHERE object = ? AND state IN ('early', 'sending')", "i", id);
+}
+
+/* At delivery: an upload started while the file was written keeps its key,
+ * unless the file was renamed since (then it starts over).  Lock held. */
+static void early_key(struct cache *c, struct job *j, const char *rel)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT key, early_rel FROM deliveries WHERE object = ? AND "
+				   "sink = ? AND early_rel IS NOT NULL", "it", j->id, j->sink);
+	bool same = false, early = false;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		early = true;
+		same = sqlite3_column_text(st, 0) && strcmp((const char *)sqlite3_column_text(st, 1), rel) == 0;
+		if (same)
+			snprintf(j->key, sizeof(j->key), "%s", sqlite3_column_text(st, 0));
+	}
+	if (st)
+		sqlite3_reset(st);
+	if (early && !same) {
+		log_info(j->slot ? j->slot->sink->name : "spool", "%s: renamed while it was uploaded: "
+			 "sent again whole", j->key);
+		db_exec(c, "DELETE FROM part_ids WHERE object = ? AND sink = ?", "it", j->id, j->sink);
+		db_exec(c, "UPDATE deliveries SET upload_id = NULL, early_rel = NULL WHERE object = ? "
+			"AND sink = ?", "it", j->id, j->sink);
+	}
+}
+
+/* Object ID's parts are no longer being sent to SINK: its row waits for
+ * the next whole part ('early'), or, when the file was closed and queued
+ * meanwhile, is queued.  Lock held. */
+static void early_done(struct cache *c, int64_t id, const char *sink)
+{
+	db_exec(c, "UPDATE deliveries SET state = CASE WHEN (SELECT state FROM objects WHERE id = ?1) "
+		"= 'queued' THEN 'queued' ELSE 'early' END WHERE object = ?1 AND sink = ?2 AND "
+		"state = 'sending'", "it", id, sink);
+}
+
+/* Sends object ID's whole parts to sink SLOT (KEY without the prefix),
+ * N of them.  Lock held; dropped while sending. */
+static int early_send(struct cache *c, struct sink_io *io, int64_t id, struct sink_slot *slot,
+		      const char *flow, const char *key, const char *rel, uint64_t n)
+{
+	struct job j;
+	char err[1024] = "";
+	int fd, rc;
+
+	memset(&j, 0, sizeof(j));
+	j.id = id;
+	j.slot = slot;
+	snprintf(j.sink, sizeof(j.sink), "%s", slot->sink->name);
+	snprintf(j.flow, sizeof(j.flow), "%s", flow);
+	if (job_key(&j, key, "") != 0)
+		return -ENAMETOOLONG;
+	cache_data_path(c, id, j.data, sizeof(j.data));
+	j.parts = calloc(n, sizeof(*j.parts));
+	if (!j.parts)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < n; i++)
+		j.parts[i] = (struct sink_part){ .offset = i * c->part_size, .length = c->part_size };
+	j.o = (struct sink_object){ .id = id, .flow = j.flow, .key = j.key, .data = j.data,
+				    .size = n * c->part_size, .nparts = n, .parts = j.parts,
+				    .content_type = sink_content_type(j.key) };
+	rc = db_exec(c, "INSERT OR IGNORE INTO deliveries(object, sink, state, key, early_rel) "
+		     "VALUES (?, ?, 'early', ?, ?)", "itt" "t", id, j.sink, j.key, rel);
+	if (rc == 0)
+		rc = db_exec(c, "UPDATE deliveries SET state = 'sending' WHERE object = ? AND sink = ? "
+			     "AND state = 'early'", "it", id, j.sink);
+	if (rc == 0)
+		rc = job_meta(c, &j);
+	if (rc == 0)
+		rc = job_resume(c, &j);
+	if (rc) {
+		early_done(c, id, j.sink);
+		job_free(&j);
+		return rc;
+	}
+	pthread_mutex_unlock(&c->lock);
+	fd = open(j.data, O_RDONLY | O_CLOEXEC);
+	rc = fd < 0 ? -errno : 0;
+	for (uint64_t i = 0; rc == 0 && i < n; i++)	/* what is not sent yet: hashed now */
+		if (!j.res.part_ids[i])
+			rc = sha256_fd_range(fd, j.parts[i].offset, j.parts[i].length, j.parts[i].sha256);
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0)
+		rc = sink_put_early(slot->sink, io, &j.o, err, sizeof(err));
+	pthread_mutex_lock(&c->lock);
+	early_done(c, id, j.sink);
+	if (rc)
+		log_warn(slot->sink->name, "%s: sending parts while it is written stopped: %s; "
+			 "the rest goes after the last close", j.key, err[0] ? err : "error");
+	else
+		log_debug(slot->sink->name, "%s: %llu parts sent while it is written", j.key,
+			  (unsigned long long)n);
+	pthread_cond_broadcast(&c->work_cond);	/* a delivery waiting for it */
+	job_free(&j);
+	return rc;
+}
+
+/* The next upload in c->early_q: its new whole parts to each sink that
+ * can take them.  Lock held. */
+static void early_run(struct cache *c, struct sink_io *io)
+{
+	int64_t id = c->early_q[0];
+	struct open_obj *oo = open_obj_find(c, id);
+	struct obj_vars ov;
+	char key[4096], err[256];
+	uint64_t n;
+
+	memmove(c->early_q, c->early_q + 1, --c->early_n * sizeof(*c->early_q));
+	if (!oo)
+		return;		/* closed meanwhile: its delivery sends the rest */
+	oo->early_queued = false;
+	n = oo->size / c->part_size;
+	if (oo->early <= 0 || n <= oo->early_sent)
+		return;
+	if (object_vars(c, id, &ov) != 0 || object_key(&ov, key, sizeof(key), err, sizeof(err)) != 0) {
+		oo->early = -1;
+		return;
+	}
+	for (size_t i = 0; i < ov.f->nsinks; i++) {
+		struct sink_slot *s = sink_slot_find(c, ov.f->sinks[i]);
+
+		if (s && s->sink->ops->put_early &&
+		    early_send(c, io, id, s, ov.f->name, key, ov.rel, n) != 0 && (oo = open_obj_find(c, id)))
+			oo->early = -1;
+	}
+	oo = open_obj_find(c, id);
+	if (!oo)
+		return;
+	oo->early_sent = n;
+	early_note(c, oo, oo->size);	/* more came meanwhile */
+}
+
 /* Fills J from the database: the object, its key for J's sink, parts, meta. */
 static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 {
@@ -268,6 +469,7 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 	}
 	if (rc)
 		return rc;
+	early_key(c, j, ov.rel);
 	cache_packed_path(c, j->id, packed, j->data, sizeof(j->data));
 	j->o.id = j->id;
 	j->o.flow = j->flow;
@@ -301,7 +503,7 @@ static bool claim(struct cache *c, struct job *j, double *next)
 	st = db_stmt(c, "SELECT d.object, d.sink, d.attempts FROM deliveries d JOIN objects o ON o.id = d.object "
 		     "WHERE d.state = 'queued' AND d.next_try <= ?1 AND NOT EXISTS ("
 		     "  SELECT 1 FROM deliveries d2 JOIN objects o2 ON o2.id = d2.object "
-		     "  WHERE d2.state = 'inflight' AND d2.sink = d.sink AND o2.flow = o.flow "
+		     "  WHERE d2.state IN ('inflight', 'sending') AND d2.sink = d.sink AND o2.flow = o.flow "
 		     "  AND o2.dir = o.dir AND o2.name = o.name) "
 		     "ORDER BY d.next_try, d.object LIMIT 1", "d", now);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
@@ -561,7 +763,7 @@ int object_update_state(struct cache *c, int64_t id)
 		return 0;
 	}
 	pending = db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND state IN "
-			 "('queued', 'inflight')", "i", id);
+			 "('queued', 'inflight', 'sending')", "i", id);
 	failed = db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND state = 'failed'",
 			"i", id);
 	state = pending > 0 ? "queued" : failed > 0 ? "failed" : "delivered";
@@ -589,6 +791,10 @@ void *worker_main(void *arg)
 		int rc;
 
 		memset(&j, 0, sizeof(j));
+		if (c->early_n) {
+			early_run(c, io);
+			continue;
+		}
 		if (!claim(c, &j, &next)) {
 			struct timespec ts = { .tv_sec = (time_t)next,
 					       .tv_nsec = (long)((next - (double)(time_t)next) * 1e9) };

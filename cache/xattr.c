@@ -164,6 +164,7 @@ static int set_locked(struct cache *c, const struct objrow *r, const char *name,
 		return -EEXIST;
 	if ((flags & XATTR_REPLACE) && exists == 0)
 		return -ENODATA;
+	early_forget(c, r->id);	/* an upload already started lacks it */
 	return db_exec(c, "INSERT OR REPLACE INTO xmeta(object, name, value) VALUES (?, ?, ?)",
 		       "itb", r->id, key, value, size);
 }

@@ -47,7 +47,7 @@ if [ -n "$k" ] && [ "$(s3get "$k" | xzcat | wc -l)" = 300 ]; then ok s3_stream_x
 fs_umount "$D/mnt"
 
 # --- kill -9 in the middle of a multipart upload, then remount
-s3_case resume
+FLOW_EXTRA="upload_early = no" s3_case resume	# the upload after the close
 kill9_mid_upload 60
 saved=$SAVED
 sent1=$(grep -c 'resume/web/big: part 1 of 12 sent' "$D/log")
@@ -95,8 +95,8 @@ check_start() {	# SECRET [FAIL_STATUS FAIL_COUNT]
 }
 check_stop() { kill "$CPID" 2>/dev/null; wait "$CPID" 2>/dev/null; : > "$TESTS_TMP/check.log"; }
 trap 'fs_cleanup; s3_stop; check_stop' EXIT
-check_case() {	# NAME
-	s3_case "$1"
+check_case() {	# NAME: the upload after the last close (t_early: while written)
+	FLOW_EXTRA="upload_early = no" s3_case "$1"
 	sed -i "s|^endpoint = .*|endpoint = http://127.0.0.1:$CPORT|" "$D/flowfs.ini"
 }
 
