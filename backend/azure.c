@@ -601,8 +601,10 @@ static int blocks_check_parts(void *arg, struct sink_io *io, bool *ok, char *err
 	return blocks_check(b->a, io, b->o, ok, err, errlen);
 }
 
+/* O's parts as blocks, resumed from what O->resume holds; committed unless
+ * EARLY (a file still being written). */
 static int put_blocks(struct azure *a, struct sink_io *io, int fd, const struct sink_object *o,
-		      char *err, size_t errlen)
+		      bool early, char *err, size_t errlen)
 {
 	struct sink_resume *res = o->resume;
 	struct blocks b = { .a = a, .fd = fd, .o = o };
@@ -626,8 +628,9 @@ static int put_blocks(struct azure *a, struct sink_io *io, int fd, const struct 
 	if (res->upload_id) {
 		for (size_t i = 0; i < o->nparts; i++)
 			saved += sent[i] = res->part_ids && res->part_ids[i];
-		log_info(a->mod, "%s: resuming a block upload: %zu of %zu blocks confirmed before",
-			 o->key, saved, o->nparts);
+		if (!early)
+			log_info(a->mod, "%s: resuming a block upload: %zu of %zu blocks confirmed "
+				 "before", o->key, saved, o->nparts);
 	} else {
 		rc = res->save_upload(res, "blocks");
 		if (rc)
@@ -636,7 +639,7 @@ static int put_blocks(struct azure *a, struct sink_io *io, int fd, const struct 
 	rc = net_parts_send(&np, err, errlen);
 	if (np.missing)
 		res->save_upload(res, NULL);	/* start clean next time */
-	if (rc == 0)
+	if (rc == 0 && !early)	/* early: the Put Block List after the last close */
 		rc = blocks_commit(a, io, o, err, errlen);
 out_free:
 	free(sent);
@@ -652,12 +655,25 @@ static int azure_put(struct sink *sink, struct sink_io *io, const struct sink_ob
 
 	if (fd < 0)
 		return fd;
-	rc = o->nparts == 1 ? put_blob(a, io, fd, o, err, errlen)
-			    : put_blocks(a, io, fd, o, err, errlen);
+	rc = o->nparts == 1 && !o->resume->upload_id ? put_blob(a, io, fd, o, err, errlen)
+						     : put_blocks(a, io, fd, o, false, err, errlen);
 	close(fd);
 	if (rc == 0)
 		log_debug(a->mod, "put %s (%llu bytes, %zu parts)", o->key,
 			  (unsigned long long)o->size, o->nparts);
+	return rc;
+}
+
+static int azure_put_early(struct sink *sink, struct sink_io *io, const struct sink_object *o,
+			   char *err, size_t errlen)
+{
+	int fd = sink_data_open(o, err, errlen);
+	int rc;
+
+	if (fd < 0)
+		return fd;
+	rc = put_blocks(sink->priv, io, fd, o, true, err, errlen);
+	close(fd);
 	return rc;
 }
 
@@ -678,6 +694,7 @@ const struct sink_ops azure_sink_ops = {
 	.type = "azure",
 	.keys = azure_keys,
 	.open = azure_open,
+	.put_early = azure_put_early,
 	.put = azure_put,
 	.close = azure_close,
 	.url = azure_url,

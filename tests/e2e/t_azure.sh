@@ -76,8 +76,38 @@ else
 fi
 fs_umount "$D/mnt"
 
+# --- a big blob goes block by block while it is written, committed after
+# the close: the blob appears only then, whole
+az_case early
+fs_mount "$D/flowfs.ini" "$D/mnt"
+head -c $((23 * 1024 * 1024)) /dev/urandom > "$D/e.bin"
+python3 - "$D/e.bin" "$D/mnt/web/e.bin" "$D/log" <<'PY' &
+import sys, time
+src, dst, log = sys.argv[1:4]
+data = open(src, "rb").read()
+with open(dst, "wb", buffering=0) as f:
+    f.write(data[:16 << 20])
+    for _ in range(200):	# until the first blocks are on their way
+        if "early/web/e.bin: 3 parts sent while it is written" in open(log).read():
+            break
+        time.sleep(0.1)
+    open(dst + ".seen", "w").close()
+    time.sleep(0.5)
+    f.write(data[16 << 20:])
+PY
+wpid=$!
+wait_for 30 test -e "$D/mnt/web/e.bin.seen"
+early_absent=$(azhead early/web/e.bin >/dev/null 2>&1 && echo no || echo yes)
+wait "$wpid"
+"$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
+if azget early/web/e.bin | cmp -s - "$D/e.bin" && [ "$early_absent" = yes ] &&
+   grep -q 'early/web/e.bin: 3 parts sent while it is written' "$D/log"; then
+	ok azure_blocks_sent_while_written
+else fail azure_blocks_sent_while_written "identical=$(azget early/web/e.bin | cmp -s - "$D/e.bin" && echo yes || echo no), absent before the close: $early_absent"; fi
+fs_umount "$D/mnt"
+
 # --- kill -9 in the middle of a block upload, then remount: it resumes
-az_case resume
+FLOW_EXTRA="upload_early = no" az_case resume	# the upload after the close
 kill9_mid_upload 60
 saved=$SAVED
 sent1=$(grep -c 'resume/web/big: block 1 of 12 sent' "$D/log")
@@ -94,7 +124,7 @@ fs_umount "$D/mnt"
 
 # --- blocks the spool believes sent but the server lacks (Get Block List)
 # are sent again before Put Block List
-az_case lostblocks
+FLOW_EXTRA="upload_early = no" az_case lostblocks
 sed -i "s|^endpoint = .*|endpoint = http://127.0.0.1:$((PORT + 1))/devstoreaccount1|" "$D/flowfs.ini"
 fs_mount "$D/flowfs.ini" "$D/mnt"	# nobody listens there: the upload starts, no block gets through
 head -c $((17 * 1024 * 1024)) /dev/urandom > "$D/l.bin"
@@ -103,7 +133,7 @@ wait_for 15 grep -q 'retrying in' "$D/log"
 fs_umount "$D/mnt"
 obj=$(sqlite3 "$D/spool/flowfs.db" "SELECT object FROM deliveries WHERE sink = 'az' AND upload_id = 'blocks'")
 for i in 0 1 2 3; do
-	sqlite3 "$D/spool/flowfs.db" "INSERT INTO part_ids VALUES(${obj:-0}, 'az', $i, 'never-sent')"
+	sqlite3 "$D/spool/flowfs.db" "INSERT INTO part_ids(object, sink, idx, part_id) VALUES(${obj:-0}, 'az', $i, 'never-sent')"
 done
 sed -i "s|^endpoint = .*|endpoint = $EP|" "$D/flowfs.ini"
 fs_mount "$D/flowfs.ini" "$D/mnt"
