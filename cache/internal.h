@@ -396,7 +396,7 @@ int history_json(struct cache *c, const struct flow *f, struct buf *b);	/* .hist
 void parent_settle(struct cache *c, int64_t id);
 void *worker_main(void *arg);
 /* An upload's write ended at END: when that makes a new whole part, the
- * workers send it while the file is still written (S3, GCS).  Lock held. */
+ * workers send it while the file is still written (S3, GCS, Azure).  Lock held. */
 void early_note(struct cache *c, struct open_obj *oo, uint64_t end);
 /* Object ID's upload started while it was written is dropped (a rename,
  * new metadata): it is sent whole after its last close.  Lock held. */

@@ -51,7 +51,7 @@ const struct cfg_key cache_flow_keys[] = {
 	{ "compress_level", CFG_INT, "6", 0, NULL, 1, 9,
 	  "compression level, 1 (fast) to 9 (small)" },
 	{ "upload_early", CFG_BOOL, "yes", 0, NULL, 0, 0,
-	  "send a big upload's parts while it is written (s3, gcs): it lands as the last close "
+	  "send a big upload's parts while it is written (s3, gcs, azure): it lands as the last close "
 	  "returns; no: only after the last close" },
 	{ "upload_compress", CFG_ENUM, "none", 0, "none|gz|xz|bz2|zst", 0, 0,
 	  "compression of uploaded files" },
