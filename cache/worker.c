@@ -108,8 +108,9 @@ static int job_resume(struct cache *c, struct job *j)
 		const char *sha = (const char *)sqlite3_column_text(st, 2);
 
 		/* a part sent while the file was written, then rewritten: sent
-		 * again under its number */
-		if (idx >= 0 && (size_t)idx < j->o.nparts && (!sha || strcmp(sha, j->o.parts[idx].sha256) == 0))
+		 * again under its number (early parts not hashed yet: as saved) */
+		if (idx >= 0 && (size_t)idx < j->o.nparts &&
+		    (!sha || !j->o.parts[idx].sha256[0] || strcmp(sha, j->o.parts[idx].sha256) == 0))
 			jr->part_ids[idx] = strdup((const char *)sqlite3_column_text(st, 1));
 	}
 	if (st)
@@ -412,12 +413,14 @@ static void early_run(struct cache *c, struct sink_io *io)
 	memmove(c->early_q, c->early_q + 1, --c->early_n * sizeof(*c->early_q));
 	if (!oo)
 		return;		/* closed meanwhile: its delivery sends the rest */
-	oo->early_queued = false;
-	n = oo->size / c->part_size;
-	if (oo->early <= 0 || n <= oo->early_sent)
+	n = oo->size / c->part_size;	/* early_queued stays: one worker at a time */
+	if (oo->early <= 0 || n <= oo->early_sent) {
+		oo->early_queued = false;
 		return;
+	}
 	if (object_vars(c, id, &ov) != 0 || object_key(&ov, key, sizeof(key), err, sizeof(err)) != 0) {
 		oo->early = -1;
+		oo->early_queued = false;
 		return;
 	}
 	for (size_t i = 0; i < ov.f->nsinks; i++) {
@@ -431,6 +434,7 @@ static void early_run(struct cache *c, struct sink_io *io)
 	if (!oo)
 		return;
 	oo->early_sent = n;
+	oo->early_queued = false;
 	early_note(c, oo, oo->size);	/* more came meanwhile */
 }
 

@@ -72,8 +72,11 @@ else fail early_parts_sent_while_written "identical=$(s3get written/web/big.bin 
 head -c $((64 << 20)) /dev/urandom > "$D/cp.bin"
 cp "$D/cp.bin" "$D/mnt/web/cp.bin"
 "$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
-s3get written/web/cp.bin | cmp -s - "$D/cp.bin" && [ "$(early_sent written/web/cp.bin)" -ge 1 ] && ok early_cp_identical ||
-	fail early_cp_identical "identical=$(s3get written/web/cp.bin | cmp -s - "$D/cp.bin" && echo yes || echo no), early batches $(early_sent written/web/cp.bin)"
+# each of its 13 parts is sent once, early or after the close, never twice
+sends=$(grep -c 'written/web/cp.bin: part [0-9]* of [0-9]* sent' "$D/log")
+s3get written/web/cp.bin | cmp -s - "$D/cp.bin" && [ "$(early_sent written/web/cp.bin)" -ge 1 ] && [ "$sends" = 13 ] &&
+	ok early_cp_identical_each_part_once ||
+	fail early_cp_identical_each_part_once "identical=$(s3get written/web/cp.bin | cmp -s - "$D/cp.bin" && echo yes || echo no), early batches $(early_sent written/web/cp.bin), $sends part sends for 13 parts"
 fs_umount "$D/mnt"
 
 # --- a part rewritten after it was sent is sent again under its number
