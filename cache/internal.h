@@ -382,8 +382,9 @@ void *stepper_main(void *arg);
 /* Object ID has steps still to run (not derived; fewer done than its
  * flow has).  Lock held. */
 bool obj_steps_pending(struct cache *c, int64_t id);
-/* What packing object ID reads: its last step's output (data/ID.sN), or
- * data/ID.  Lock held. */
+/* FORM of object ID's last step's output ("s2": data/ID.s2), "" when no
+ * step ran; what packing reads, at cache_source_path.  Lock held. */
+void step_form(struct cache *c, int64_t id, char form[8]);
 void cache_source_path(struct cache *c, int64_t id, char *out, size_t outlen);
 void history_prune(struct cache *c);	/* older than history_keep; lock held */
 /* Deletes the runs of F (NULL: all flows) at least DAYS old; how many, or

@@ -349,18 +349,17 @@ static int pack_plan(struct cache *c, int64_t id, char want[8], int *level, bool
 /* Compresses data/ID into data/ID.KIND (via a .tmp file, fsynced) and
  * records it with the hash of the file as written; the raw file is removed
  * unless KEEP_RAW.  Lock not held. */
-static int pack_compress(struct cache *c, int64_t id, const char *src, const char *kind, int level,
-			 bool keep_raw)
+static int pack_compress(struct cache *c, int64_t id, const char *form, const char *kind,
+			 int level, bool keep_raw)
 {
-	char raw[4096], tmp[4200], out[4096], hex[65];
+	char src[4096], tmp[4200], out[4096], hex[65];
 	struct sha256 *h = sha256_new();
 	struct stat st_out;
-	bool stepped;
 	int in, fd, rc;
 
 	if (!h)
 		return -ENOMEM;
-	cache_data_path(c, id, raw, sizeof(raw));
+	cache_packed_path(c, id, form, src, sizeof(src));
 	cache_packed_path(c, id, kind, out, sizeof(out));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
 	in = open(src, O_RDONLY | O_CLOEXEC);
@@ -385,12 +384,12 @@ static int pack_compress(struct cache *c, int64_t id, const char *src, const cha
 	}
 	sha256_final_hex(h, hex);
 	pthread_mutex_lock(&c->lock);
-	stepped = strcmp(src, raw) != 0;	/* the file's own hash came with its first step */
+	/* after steps, the file's own hash came with its first step */
 	rc = db_exec(c, "UPDATE objects SET packed = ?, psize = ?, sha256 = coalesce(?, sha256) "
-		     "WHERE id = ?", "titi", kind, (int64_t)st_out.st_size, stepped ? NULL : hex, id);
+		     "WHERE id = ?", "titi", kind, (int64_t)st_out.st_size, *form ? NULL : hex, id);
 	if (rc == 0) {
 		c->used += (uint64_t)st_out.st_size;
-		if (stepped)
+		if (*form)
 			unlink_counted(c, src);
 		if (!keep_raw)
 			cache_unlink_data(c, id, DATA_RAW);
@@ -417,44 +416,42 @@ static bool pack_room(struct cache *c, uint64_t need)
 	return more;
 }
 
-/* Packs object ID (SIZE bytes as written, SRC what its steps made of it,
- * else data/ID) if its flow compresses; PACKED gets the form delivered (""
- * for the file itself, "sN" for its last step's output). */
-static int pack_object(struct cache *c, int64_t id, uint64_t size, const char *src,
+/* Packs object ID (SIZE bytes as written; FORM of its steps' output, ""
+ * for none: see step_form) if its flow compresses; PACKED gets the form
+ * delivered ("" for the file itself, FORM for its last step's output). */
+static int pack_object(struct cache *c, int64_t id, uint64_t size, const char *form,
 		       const char *want, int level, bool keep_raw, char packed[8])
 {
-	char path[4096];
-	const char *step = strrchr(src, '.');
+	char src[4096];
 	int rc;
 
-	cache_data_path(c, id, path, sizeof(path));
+	cache_packed_path(c, id, form, src, sizeof(src));
 	if (*packed) {	/* packed before a crash */
 		if (!keep_raw) {
 			pthread_mutex_lock(&c->lock);
 			cache_unlink_data(c, id, DATA_RAW);	/* the raw copy was not yet gone */
-			if (strcmp(src, path) != 0 && strcmp(step + 1, packed) != 0)
+			if (*form && strcmp(form, packed) != 0)
 				unlink_counted(c, src);		/* nor its steps' output */
 			pthread_mutex_unlock(&c->lock);
 		}
 		return 0;
 	}
-	if (strcmp(want, "none") == 0 && strcmp(src, path) != 0) {
-		/* delivered as its last step made it */
+	if (strcmp(want, "none") == 0 && *form) {	/* delivered as its last step made it */
 		pthread_mutex_lock(&c->lock);
 		rc = RESERVE_RETRY(c, db_exec(c, "UPDATE objects SET packed = ? WHERE id = ?", "ti",
-					      step + 1, id));
+					      form, id));
 		if (rc == 0 && !keep_raw)
 			cache_unlink_data(c, id, DATA_RAW);
 		pthread_mutex_unlock(&c->lock);
 		if (rc == 0)
-			snprintf(packed, 8, "%s", step + 1);
+			snprintf(packed, 8, "%s", form);
 		return rc;
 	}
 	if (strcmp(want, "none") == 0)
 		return 0;
-	rc = pack_compress(c, id, src, want, level, keep_raw);
+	rc = pack_compress(c, id, form, want, level, keep_raw);
 	if (rc == -ENOSPC && pack_room(c, size))
-		rc = pack_compress(c, id, src, want, level, keep_raw);
+		rc = pack_compress(c, id, form, want, level, keep_raw);
 	if (rc == 0)
 		snprintf(packed, 8, "%s", want);
 	return rc;
@@ -464,43 +461,34 @@ static void seal_one(struct cache *c, int64_t id)
 {
 	struct packed pk = { 0 };
 	struct objrow r;
-	char path[4096], src[4096], want[8] = "", packed[8] = "";
-	bool keep_raw = false, convert = false;
+	char path[4096], form[8] = "", want[8] = "", packed[8] = "";
+	bool keep_raw = false, convert = false, steps = false;
 	int fd, rc, level = 6;
 
 	pthread_mutex_lock(&c->lock);
 	rc = pack_plan(c, id, want, &level, &keep_raw, packed, &convert);
 	if (rc == 0)
 		rc = obj_by_id(c, id, &r);
-	if (rc == 0 && obj_steps_pending(c, id)) {	/* steps first, under its visible name */
-		if (!obj_hidden(c, id))
-			steps_enqueue(c, id);
-		else if (db_exec(c, "UPDATE objects SET state = 'held' WHERE id = ? AND "
-				 "state = 'sealing'", "i", id) != 0)
-			seal_failed(c, id, "its held mark", -EIO);
+	if (rc == 0)
+		steps = obj_steps_pending(c, id);
+	/* steps and records run under its visible name: held until a rename */
+	if (rc == 0 && (steps || convert) && obj_hidden(c, id)) {
+		rc = db_exec(c, "UPDATE objects SET state = 'held' WHERE id = ? AND state = 'sealing'",
+			     "i", id);
+		if (rc)
+			seal_failed(c, id, "its held mark", rc);
+		rc = -EINPROGRESS;
+	} else if (rc == 0 && steps) {	/* steps first; then back here */
+		steps_enqueue(c, id);
 		rc = -EINPROGRESS;
 	}
 	if (rc == 0)
-		cache_source_path(c, id, src, sizeof(src));
+		step_form(c, id, form);
 	c->packing = rc == 0;
 	pthread_mutex_unlock(&c->lock);
 	if (rc)
 		return;
 	if (convert) {	/* records: its outputs are packed in its stead */
-		bool hidden;
-
-		pthread_mutex_lock(&c->lock);
-		hidden = obj_hidden(c, id);	/* converted once renamed visible */
-		if (hidden) {
-			rc = db_exec(c, "UPDATE objects SET state = 'held' WHERE id = ? AND "
-				     "state = 'sealing'", "i", id);
-			if (rc)
-				seal_failed(c, id, "its held mark", rc);
-			c->packing = false;
-		}
-		pthread_mutex_unlock(&c->lock);
-		if (hidden)
-			return;
 		rc = convert_object(c, id);
 		pthread_mutex_lock(&c->lock);
 		c->packing = false;
@@ -512,7 +500,7 @@ static void seal_one(struct cache *c, int64_t id)
 		pthread_mutex_unlock(&c->lock);
 		return;
 	}
-	rc = pack_object(c, id, r.size, src, want, level, keep_raw, packed);
+	rc = pack_object(c, id, r.size, form, want, level, keep_raw, packed);
 	cache_packed_path(c, id, packed, path, sizeof(path));
 	if (rc == 0) {
 		fd = open(path, O_RDONLY | O_CLOEXEC);

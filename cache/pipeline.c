@@ -181,13 +181,21 @@ bool obj_steps_pending(struct cache *c, int64_t id)
 	return f && (size_t)done < f->nsteps;
 }
 
-void cache_source_path(struct cache *c, int64_t id, char *out, size_t outlen)
+void step_form(struct cache *c, int64_t id, char form[8])
 {
 	int64_t k = db_int(c, "SELECT coalesce(stepped, 0) FROM objects WHERE id = ?", "i", id);
-	char kind[16];
 
-	snprintf(kind, sizeof(kind), "s%lld", (long long)k);
-	cache_packed_path(c, id, k > 0 ? kind : NULL, out, outlen);
+	form[0] = '\0';
+	if (k > 0)
+		snprintf(form, 8, "s%d", (int)k);
+}
+
+void cache_source_path(struct cache *c, int64_t id, char *out, size_t outlen)
+{
+	char form[8];
+
+	step_form(c, id, form);
+	cache_packed_path(c, id, form, out, outlen);
 }
 
 /* ---- one run ---- */

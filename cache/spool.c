@@ -92,12 +92,11 @@ void cache_unlink_data(struct cache *c, int64_t id, unsigned forms)
 		unlink_counted(c, path);
 	}
 	if (forms & DATA_PACKED) {	/* a step's output; the earlier ones went as it came */
-		int64_t k = db_int(c, "SELECT coalesce(stepped, 0) FROM objects WHERE id = ?", "i", id);
-		char kind[24];
+		char form[8];
 
-		snprintf(kind, sizeof(kind), "s%lld", (long long)k);
-		cache_packed_path(c, id, kind, path, sizeof(path));
-		if (k > 0)
+		step_form(c, id, form);
+		cache_packed_path(c, id, form, path, sizeof(path));
+		if (*form)
 			unlink_counted(c, path);
 	}
 }
@@ -542,9 +541,8 @@ static int recover(struct cache *c)
 	}
 	if (rc)
 		return rc;
-	if (!rc)
-		rc = db_exec(c, "DELETE FROM deliveries WHERE state = 'early' AND object IN (SELECT id "
-			     "FROM objects WHERE state NOT IN ('staging', 'sealing', 'held'))", NULL);
+	rc = db_exec(c, "DELETE FROM deliveries WHERE state = 'early' AND object IN (SELECT id "
+		     "FROM objects WHERE state NOT IN ('staging', 'sealing', 'held'))", NULL);
 	rc = rc ? rc : settle_queued(c);
 	if (rc)
 		return rc;

@@ -289,6 +289,15 @@ void early_note(struct cache *c, struct open_obj *oo, uint64_t end)
 	pthread_cond_signal(&c->work_cond);
 }
 
+/* Object ID's upload to SINK (NULL: to every sink) started while it was
+ * written is dropped: its upload id and its parts' ids.  Lock held. */
+static void early_drop(struct cache *c, int64_t id, const char *sink)
+{
+	db_exec(c, "DELETE FROM part_ids WHERE object = ?1 AND (?2 IS NULL OR sink = ?2)", "it", id, sink);
+	db_exec(c, "UPDATE deliveries SET upload_id = NULL, early_rel = NULL WHERE object = ?1 AND "
+		"(?2 IS NULL OR sink = ?2)", "it", id, sink);
+}
+
 void early_forget(struct cache *c, int64_t id)
 {
 	struct open_obj *oo = open_obj_find(c, id);
@@ -298,8 +307,7 @@ void early_forget(struct cache *c, int64_t id)
 	if (db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND early_rel IS NOT NULL",
 		   "i", id) == 0)
 		return;
-	db_exec(c, "DELETE FROM part_ids WHERE object = ?", "i", id);
-	db_exec(c, "UPDATE deliveries SET upload_id = NULL, early_rel = NULL WHERE object = ?", "i", id);
+	early_drop(c, id, NULL);
 	db_exec(c, "DELETE FROM deliveries WHERE object = ? AND state IN ('early', 'sending')", "i", id);
 }
 
@@ -322,9 +330,7 @@ static void early_key(struct cache *c, struct job *j, const char *rel)
 	if (early && !same) {
 		log_info(j->slot ? j->slot->sink->name : "spool", "%s: renamed while it was uploaded: "
 			 "sent again whole", j->key);
-		db_exec(c, "DELETE FROM part_ids WHERE object = ? AND sink = ?", "it", j->id, j->sink);
-		db_exec(c, "UPDATE deliveries SET upload_id = NULL, early_rel = NULL WHERE object = ? "
-			"AND sink = ?", "it", j->id, j->sink);
+		early_drop(c, j->id, j->sink);
 	}
 }
 
