@@ -181,13 +181,17 @@ bool obj_steps_pending(struct cache *c, int64_t id)
 	return f && (size_t)done < f->nsteps;
 }
 
-void step_form(struct cache *c, int64_t id, char form[8])
+/* The data file suffix of the output of K steps: "s2"; "" for none. */
+static void form_of(int64_t k, char form[8])
 {
-	int64_t k = db_int(c, "SELECT coalesce(stepped, 0) FROM objects WHERE id = ?", "i", id);
-
 	form[0] = '\0';
 	if (k > 0)
 		snprintf(form, 8, "s%d", (int)k);
+}
+
+void step_form(struct cache *c, int64_t id, char form[8])
+{
+	form_of(db_int(c, "SELECT coalesce(stepped, 0) FROM objects WHERE id = ?", "i", id), form);
 }
 
 void cache_source_path(struct cache *c, int64_t id, char *out, size_t outlen)
@@ -208,7 +212,7 @@ struct step_job {
 	bool chunk;
 	char key[1024], source[4096];
 	char in[4096], out[4096], tmp[4200], work[4096];
-	uint64_t size, out_max;
+	uint64_t out_max;
 	char *env[8];
 	char envbuf[6][1200];
 };
@@ -217,17 +221,15 @@ struct step_job {
  * sealing, -EALREADY when its steps are done.  Lock held. */
 static int job_plan(struct cache *c, int64_t id, struct step_job *j)
 {
-	sqlite3_stmt *st = db_stmt(c, "SELECT coalesce(stepped, 0), size FROM objects WHERE id = ? "
+	sqlite3_stmt *st = db_stmt(c, "SELECT coalesce(stepped, 0) FROM objects WHERE id = ? "
 				   "AND state = 'sealing' AND kind != 'derived'", "i", id);
 	struct obj_vars ov;
-	char err[256];
+	char err[256], form[8];
 	int64_t k = -1;
 
 	memset(j, 0, offsetof(struct step_job, env));
-	if (st && sqlite3_step(st) == SQLITE_ROW) {
+	if (st && sqlite3_step(st) == SQLITE_ROW)
 		k = sqlite3_column_int64(st, 0);
-		j->size = (uint64_t)sqlite3_column_int64(st, 1);
-	}
 	if (st)
 		sqlite3_reset(st);
 	if (k < 0 || object_vars(c, id, &ov) != 0)
@@ -243,7 +245,8 @@ static int job_plan(struct cache *c, int64_t id, struct step_job *j)
 		snprintf(j->key, sizeof(j->key), "%.1000s", ov.rel);	/* said at delivery */
 	snprintf(j->source, sizeof(j->source), "%s", ov.rel);
 	cache_source_path(c, id, j->in, sizeof(j->in));
-	snprintf(j->out, sizeof(j->out), "%s/%lld.s%zu", c->datadir, (long long)id, j->k + 1);
+	form_of((int64_t)j->k + 1, form);
+	cache_packed_path(c, id, form, j->out, sizeof(j->out));
 	snprintf(j->tmp, sizeof(j->tmp), "%s.tmp", j->out);
 	snprintf(j->work, sizeof(j->work), "%s/%lld.%zu", c->stepdir, (long long)id, j->k);
 	j->out_max = c->spool_max > c->used ? c->spool_max - c->used : 1;

@@ -76,7 +76,7 @@ static int resume_save_part(struct sink_resume *r, size_t idx, const char *part_
 
 	pthread_mutex_lock(&c->lock);
 	rc = db_exec(c, "INSERT OR REPLACE INTO part_ids(object, sink, idx, part_id, sha256) "
-		     "VALUES (?, ?, ?, ?, ?)", "itit" "t", jr->j->id, jr->j->sink, (int64_t)idx, part_id,
+		     "VALUES (?, ?, ?, ?, ?)", "ititt", jr->j->id, jr->j->sink, (int64_t)idx, part_id,
 		     idx < jr->j->o.nparts ? jr->j->o.parts[idx].sha256 : NULL);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
@@ -370,7 +370,7 @@ static int early_send(struct cache *c, struct sink_io *io, int64_t id, struct si
 				    .size = n * c->part_size, .nparts = n, .parts = j.parts,
 				    .content_type = sink_content_type(j.key) };
 	rc = db_exec(c, "INSERT OR IGNORE INTO deliveries(object, sink, state, key, early_rel) "
-		     "VALUES (?, ?, 'early', ?, ?)", "itt" "t", id, j.sink, j.key, rel);
+		     "VALUES (?, ?, 'early', ?, ?)", "ittt", id, j.sink, j.key, rel);
 	if (rc == 0)
 		rc = db_exec(c, "UPDATE deliveries SET state = 'sending' WHERE object = ? AND sink = ? "
 			     "AND state = 'early'", "it", id, j.sink);

@@ -101,12 +101,12 @@ static void print_human(const char *line, size_t len)
 	const char *sep = "";
 
 	for (const char *k = "delivered\0size\0key\0"; *k; k += strlen(k) + 1) {
-		if (json_get(line, len, k, &v, &vlen) != 0)
-			continue;
-		if (*v == '"' && vlen < sizeof(s) && json_string(v, vlen, s, &slen) == 0)
+		if (json_get_str(line, len, k, s, sizeof(s)) == 0)
 			printf("%s%s", sep, s);
-		else
+		else if (json_get(line, len, k, &v, &vlen) == 0)	/* a number */
 			printf("%s%.*s", sep, (int)vlen, v);
+		else
+			continue;
 		sep = "  ";
 	}
 	if (json_get(line, len, "sinks", &v, &vlen) == 0) {

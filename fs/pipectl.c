@@ -40,21 +40,6 @@ struct run_line {
 	long long in, out;
 };
 
-static void jstr(const char *line, size_t n, const char *key, char *out, size_t outlen)
-{
-	const char *v;
-	size_t vlen, got;
-	char *tmp;
-
-	out[0] = '\0';
-	if (json_get(line, n, key, &v, &vlen) != 0 || vlen < 2 || v[0] != '"')
-		return;
-	tmp = malloc(vlen + 1);
-	if (tmp && json_string(v, vlen, tmp, &got) == 0)
-		snprintf(out, outlen, "%s", tmp);
-	free(tmp);
-}
-
 static double jnum(const char *line, size_t n, const char *key, char *raw, size_t rawlen)
 {
 	const char *v;
@@ -74,13 +59,13 @@ static int run_parse(const char *line, size_t n, struct run_line *r)
 {
 	if (!json_is_object(line, n))
 		return -EINVAL;
-	jstr(line, n, "time", r->time, sizeof(r->time));
-	jstr(line, n, "flow", r->flow, sizeof(r->flow));
-	jstr(line, n, "key", r->key, sizeof(r->key));
-	jstr(line, n, "step", r->step, sizeof(r->step));
-	jstr(line, n, "status", r->status, sizeof(r->status));
-	jstr(line, n, "why", r->why, sizeof(r->why));
-	jstr(line, n, "stderr", r->err, sizeof(r->err));
+	json_get_str(line, n, "time", r->time, sizeof(r->time));
+	json_get_str(line, n, "flow", r->flow, sizeof(r->flow));
+	json_get_str(line, n, "key", r->key, sizeof(r->key));
+	json_get_str(line, n, "step", r->step, sizeof(r->step));
+	json_get_str(line, n, "status", r->status, sizeof(r->status));
+	json_get_str(line, n, "why", r->why, sizeof(r->why));
+	json_get_str(line, n, "stderr", r->err, sizeof(r->err));
 	jnum(line, n, "exit", r->exit, sizeof(r->exit));
 	r->seconds = jnum(line, n, "seconds", NULL, 0);
 	r->in = (long long)jnum(line, n, "bytes_in", NULL, 0);
@@ -148,7 +133,6 @@ int history_main(int argc, char **argv)
 	const char *mnt = NULL, *flow = NULL, *status = NULL;
 	char path[4096], *line;
 	bool json = false;
-	long total = 0, n;
 	int rc = 0;
 
 	for (int i = 0; i < argc; i++) {
@@ -173,8 +157,7 @@ int history_main(int argc, char **argv)
 		       "STATUS", "EXIT", "SECONDS", "IN", "OUT", "KEY");
 	if (flow) {
 		snprintf(path, sizeof(path), "%s/%s/.history", mnt, flow);
-		n = history_file(path, status, json, line);
-		rc = n < 0;
+		rc = history_file(path, status, json, line) < 0;
 	} else {
 		DIR *d = opendir(mnt);
 		struct dirent *e;
@@ -188,16 +171,12 @@ int history_main(int argc, char **argv)
 			if (e->d_name[0] == '.')
 				continue;
 			snprintf(path, sizeof(path), "%s/%s/.history", mnt, e->d_name);
-			n = history_file(path, status, json, line);
-			if (n < 0)
+			if (history_file(path, status, json, line) < 0)
 				rc = 1;
-			else
-				total += n;
 		}
 		closedir(d);
 	}
 	free(line);
-	(void)total;
 	return rc;
 }
 
@@ -327,7 +306,7 @@ static int test_wait(struct cache *c, const char *flow, bool stream, char *buf, 
 }
 
 /* Prints every run of the flow's .history; how many failed. */
-static int test_history(struct cache *c, const char *flow, char *line)
+static int test_history(struct cache *c, const char *flow)
 {
 	struct cache_file *h;
 	struct run_line *r = malloc(sizeof(*r));
@@ -357,7 +336,6 @@ static int test_history(struct cache *c, const char *flow, char *line)
 		}
 		bad += strcmp(r->status, "OK") != 0 && strcmp(r->status, "EMPTY") != 0;
 	}
-	(void)line;
 	free(r);
 	free(text);
 	return bad;
@@ -499,7 +477,7 @@ int test_main(int argc, char **argv)
 		rc = -EIO;
 	failed = rc == 0 ? test_wait(c, flow, stream, buf, 1 << 20) : -1;
 	if (rc == 0)
-		failed += test_history(c, flow, buf);
+		failed += test_history(c, flow);
 	cache_free(c);
 	log_close();
 	if (rc == 0) {

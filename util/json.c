@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
@@ -258,4 +260,27 @@ int json_string(const char *v, size_t vlen, char *out, size_t *outlen)
 	out[o] = '\0';
 	*outlen = o;
 	return 0;
+}
+
+int json_get_str(const char *p, size_t n, const char *key, char *out, size_t outlen)
+{
+	const char *v;
+	size_t vlen, got;
+
+	char *tmp;
+	int rc;
+
+	out[0] = '\0';
+	if (json_get(p, n, key, &v, &vlen) != 0 || vlen < 2 || v[0] != '"')
+		return -ENOENT;
+	if (vlen < outlen)	/* the unescaped text is never longer */
+		return json_string(v, vlen, out, &got);
+	tmp = malloc(vlen);	/* longer than OUT: its start */
+	if (!tmp)
+		return -ENOMEM;
+	rc = json_string(v, vlen, tmp, &got);
+	if (rc == 0)
+		snprintf(out, outlen, "%s", tmp);
+	free(tmp);
+	return rc;
 }

@@ -4,7 +4,8 @@
  * json_valid() checks that text is exactly one JSON value (RFC 8259
  * grammar; numbers and escapes checked, nesting depth limited).
  * json_get() finds a top-level member of an object and gives its raw value;
- * json_string() unescapes a string value.  Nothing is allocated; no state;
+ * json_string() unescapes a string value; json_get_str() does both (it
+ * allocates only for a value longer than its buffer).  No state;
  * thread-safe.
  */
 #ifndef FLOWFS_JSON_H
@@ -27,5 +28,9 @@ int json_get(const char *p, size_t n, const char *key, const char **val, size_t 
  * and sets *OUTLEN (OUT holds at least VLEN bytes; NUL-terminated).
  * 0 or -EINVAL (not a string). */
 int json_string(const char *v, size_t vlen, char *out, size_t *outlen);
+/* String member KEY of the object P[0..N), unescaped into OUT (OUTLEN
+ * bytes, NUL-terminated, its start when longer; "" unless 0).  0, -ENOENT
+ * (absent or not a string), -ENOMEM or -EINVAL. */
+int json_get_str(const char *p, size_t n, const char *key, char *out, size_t outlen);
 
 #endif
