@@ -293,6 +293,16 @@ size_t db_ids(struct cache *c, sqlite3_stmt *st, int64_t **out)
 	return n;
 }
 
+bool db_wal_restartable(struct cache *c)
+{
+	int log = 0, done = 0;
+
+	if (!sqlite3_get_autocommit(c->db) ||
+	    sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK)
+		return false;
+	return log > 0 && done == log;
+}
+
 int db_begin(struct cache *c)
 {
 	return db_exec(c, "BEGIN IMMEDIATE", NULL);

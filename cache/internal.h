@@ -163,6 +163,8 @@ struct cache {
 	uint64_t reserve_size;		/* of SPOOL/flowfs.reserve (reserve.c) */
 	bool space_low;			/* no reserve: writes get ENOSPC; protected by lock */
 	bool reserve_released;		/* given up at least once since mount */
+	int64_t unlist_refused;		/* its data went to make room, its row still says
+					 * listed (reserve.c); protected by lock */
 	uint64_t refused;		/* what spool_take() last refused (health); protected by lock */
 	struct readside *rs;		/* the read side (readside.c) */
 	struct sink_slot *sinks;	/* fixed after cache_new */
@@ -187,6 +189,7 @@ struct cache {
 	int inflight;			/* deliveries being sent; protected by lock */
 	struct outcome *unrecorded;	/* outcomes the db refused, written again by
 					 * the timer; protected by lock */
+	bool unrecorded_logged;		/* the first refusal was logged */
 	int64_t *early_q;		/* open uploads with whole parts to send;
 					 * protected by lock */
 	size_t early_n, early_cap;
@@ -219,6 +222,10 @@ int64_t db_int(struct cache *c, const char *sql, const char *fmt, ...);	/* first
 size_t db_ids(struct cache *c, sqlite3_stmt *st, int64_t **out);
 int db_begin(struct cache *c);
 int db_end(struct cache *c, int rc);
+/* A passive checkpoint: true if it copied the whole WAL into the database,
+ * so that the next write starts the WAL over (in the room it already
+ * has) instead of growing it: what a full disk leaves to try. */
+bool db_wal_restartable(struct cache *c);
 int db_errno(struct cache *c, int rc);	/* SQLITE_FULL -> -ENOSPC, else -EIO, logged */
 
 /* spool.c */
@@ -272,7 +279,8 @@ bool reserve_release(struct cache *c);	/* true if there was one to give up */
 #define RESERVE_RETRY(c, call) __extension__ ({				\
 	int rr_ = (call);						\
 	if (rr_ == -ENOSPC && (reserve_release(c) ||			\
-			       spool_reclaim(c, (c)->reserve_size) > 0))	\
+			       spool_reclaim(c, (c)->reserve_size) > 0 ||	\
+			       db_wal_restartable(c)))			\
 		rr_ = (call);						\
 	rr_;								\
 })

@@ -142,6 +142,7 @@ uint64_t spool_reclaimable(struct cache *c)
 uint64_t spool_reclaim(struct cache *c, uint64_t need)
 {
 	uint64_t freed = 0;
+	int rc;
 
 	while (freed < need) {
 		sqlite3_stmt *st = db_stmt(c, "SELECT id, size FROM objects INDEXED BY objects_reclaim "
@@ -157,18 +158,29 @@ uint64_t spool_reclaim(struct cache *c, uint64_t need)
 			sqlite3_reset(st);
 		if (!id)
 			break;
-		if (obj_unlist(c, id) == -ENOSPC) {
+		if (id == c->unlist_refused) {
+			/* its data went already, its row was refused: once more */
+			if (obj_unlist(c, id) != 0 && !(db_wal_restartable(c) && obj_unlist(c, id) == 0))
+				break;	/* only the db can go on now */
+			c->unlist_refused = 0;
+			continue;
+		}
+		rc = obj_unlist(c, id);
+		if (rc == -ENOSPC && db_wal_restartable(c))
+			rc = obj_unlist(c, id);	/* the WAL starts over in the room it has */
+		if (rc == -ENOSPC) {
 			/* too full even to record that: its data goes first (it
 			 * was delivered), then the row, with the room that made */
 			cache_unlink_data(c, id, DATA_ALL);
 			if (obj_unlist(c, id) != 0) {
 				log_err("spool", "object %lld: its data went to make room, but the "
-					"database still refuses to take it out of the listing",
-					(long long)id);
+					"database still refuses to take it out of the listing; "
+					"trying again", (long long)id);
+				c->unlist_refused = id;
 				freed += (uint64_t)(size > 0 ? size : 0);
 				break;
 			}
-		} else if (db_int(c, "SELECT listed FROM objects WHERE id = ?", "i", id) != 0) {
+		} else if (rc) {
 			break;	/* the db refused for another reason */
 		}
 		log_info("spool", "object %lld (%lld bytes, delivered) leaves the listing early: "

@@ -624,22 +624,61 @@ static int record(struct cache *c, const struct outcome *o)
 	return RESERVE_RETRY(c, record_once(c, o));	/* recording frees space */
 }
 
-/* The timer's turn: outcomes the db refused before; lock held. */
+/* Writes the first outcomes of c->unrecorded in one transaction, each in a
+ * savepoint of its own, up to the first the db refuses: on a full disk
+ * they share their pages (one delivery_log leaf, one deliveries leaf)
+ * where one transaction each would write every page again.  How many were
+ * written, or -errno if none was.  Lock held. */
+static int record_batch(struct cache *c)
+{
+	int n = 0, rc = db_begin(c);
+
+	for (struct outcome *o = c->unrecorded; rc == 0 && o; o = o->next) {
+		rc = db_exec(c, "SAVEPOINT outcome", NULL);
+		if (rc == 0 && (rc = record_once(c, o)) != 0 && !sqlite3_get_autocommit(c->db))
+			db_exec(c, "ROLLBACK TO outcome", NULL);
+		if (sqlite3_get_autocommit(c->db)) {	/* the db rolled it all back */
+			n = 0;
+			break;
+		}
+		db_exec(c, "RELEASE outcome", NULL);
+		if (rc == 0)
+			n++;
+	}
+	if (!sqlite3_get_autocommit(c->db) && db_end(c, n ? 0 : rc) != 0)
+		n = 0;
+	return n ? n : (rc ? rc : -EIO);
+}
+
+/* The timer's turn: outcomes the db refused before, or kept while the
+ * reserve was given up; lock held. */
 static void record_again(struct cache *c)
 {
-	struct outcome **pp = &c->unrecorded;
+	int n;
 
-	while (*pp) {
-		struct outcome *o = *pp;
+	if (!c->unrecorded)
+		return;
+	n = RESERVE_RETRY(c, record_batch(c));
+	if (n < 0) {
+		char eb[128];
 
-		if (record(c, o) != 0)
-			return;		/* still refused: the rest wait too */
-		log_info("spool", "the outcome of %s for sink %s is recorded now",
-			 o->key ? o->key : "an object", o->sink);
-		*pp = o->next;
-		outcome_free(o);
-		pthread_cond_broadcast(&c->work_cond);
+		log_debug("spool", "the outcome of %s for sink %s: still refused (%s)",
+			  c->unrecorded->key ? c->unrecorded->key : "an object", c->unrecorded->sink,
+			  log_errstr(n, eb, sizeof(eb)));
+		return;		/* still refused: they wait, in order */
 	}
+	while (n-- > 0) {
+		struct outcome *o = c->unrecorded;
+
+		if (c->unrecorded_logged)
+			log_info("spool", "the outcome of %s for sink %s is recorded now",
+				 o->key ? o->key : "an object", o->sink);
+		c->unrecorded = o->next;
+		outcome_free(o);
+	}
+	if (!c->unrecorded)
+		c->unrecorded_logged = false;
+	pthread_cond_broadcast(&c->work_cond);
 }
 
 void outcomes_free(struct cache *c)
@@ -655,7 +694,7 @@ void outcomes_free(struct cache *c)
 
 /* Keeps a copy of O in c->unrecorded, after the older ones (their order is
  * kept), for the timer to write; lock held. */
-static void keep_unrecorded(struct cache *c, const struct outcome *o)
+static void keep_unrecorded(struct cache *c, const struct outcome *o, bool quiet)
 {
 	struct outcome *k = malloc(sizeof(*k)), **pp = &c->unrecorded;
 
@@ -671,9 +710,11 @@ static void keep_unrecorded(struct cache *c, const struct outcome *o)
 		outcome_free(k);
 		return;
 	}
-	if (!c->unrecorded)
+	if (!c->unrecorded && !c->unrecorded_logged && !quiet) {
 		log_err("spool", "cannot record the outcome of %s for sink %s: kept, written again "
 			"every second", o->key ? o->key : "an object", o->sink);
+		c->unrecorded_logged = true;
+	}
 	while (*pp)
 		pp = &(*pp)->next;
 	*pp = k;
@@ -707,8 +748,13 @@ static void finish(struct cache *c, struct job *j, int rc, const char *err, long
 		log_err(mod, "%s: %s; failed permanently (flowctl retry re-queues it)",
 			j->key[0] ? j->key : "?", err);
 	}
-	if (c->unrecorded || record(c, &o) != 0)
-		keep_unrecorded(c, &o);
+	/* With the reserve given up, the timer writes outcomes in batches: one
+	 * transaction a second, not one each (the WAL may not start over while
+	 * the disk is full, so every page written takes room). */
+	if (c->space_low || c->unrecorded)
+		keep_unrecorded(c, &o, true);	/* not refused: only waiting */
+	else if (record(c, &o) != 0)
+		keep_unrecorded(c, &o, false);
 }
 
 /* What delivered object ID no longer needs: its packed form; a listed
