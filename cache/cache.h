@@ -66,6 +66,11 @@ int cache_statfs(struct cache *c, struct statvfs *st);
 /* The target of symlink PATH (/.tags/TAG/FLOW) into BUF, NUL-terminated. */
 int cache_readlink(struct cache *c, const char *path, char *buf, size_t size);
 
+/* durability = close in [flowfs] or a flow: the mount wants the kernel's
+ * writeback cache (fs_init asks for it and says whether it got it). */
+bool cache_wants_writeback(struct cache *c);
+void cache_set_writeback(struct cache *c, bool on);
+
 /* Open handles.  FLAGS are open(2) flags.  cache_create makes a new file
  * (or truncates a visible one); O_APPEND makes a stream.  cache_open opens
  * an existing one. */
@@ -73,13 +78,21 @@ int cache_create(struct cache *c, const char *path, int flags, mode_t mode, uid_
 		 gid_t gid, struct cache_file **out);
 int cache_open(struct cache *c, const char *path, int flags, struct cache_file **out);
 /* The kernel must not cache this file's pages: virtual files, whose content
- * is made at open, and streams, whose appends go straight to the chunk. */
+ * is made at open, and streams, whose appends go straight to the chunk
+ * (but for durability = close writers: cache_file_cached). */
 bool cache_file_direct(const struct cache_file *f);
-/* Only uploads need the kernel's flush at every close(): it records the file
- * as acknowledged.  Streams are acknowledged write by write. */
+/* A durability = close stream's writer: its appends go through the
+ * kernel's writeback cache, whose pages the kernel keeps from open to open. */
+bool cache_file_cached(const struct cache_file *f);
+/* Uploads need the kernel's flush at every close(): it records the file as
+ * acknowledged, and so do writers through the writeback cache.  Other
+ * streams are acknowledged write by write. */
 bool cache_file_needs_flush(const struct cache_file *f);
 ssize_t cache_read(struct cache_file *f, char *buf, size_t size, off_t off);
 ssize_t cache_write(struct cache_file *f, const char *buf, size_t size, off_t off);
+/* A write from the kernel's writeback cache: pages of the file by offset,
+ * through any handle open for writing (a stream reassembles its lines). */
+ssize_t cache_write_back(struct cache_file *f, const char *buf, size_t size, off_t off);
 int cache_ftruncate(struct cache_file *f, off_t size);
 int cache_fgetattr(struct cache_file *f, struct stat *st);
 int cache_flush(struct cache_file *f);

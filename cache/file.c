@@ -293,14 +293,37 @@ static int open_virtual(struct cache *c, const struct cpath *p, int flags, struc
 	return 0;
 }
 
+bool cache_wants_writeback(struct cache *c)
+{
+	bool want = strcmp(cfg_str(c->cfg->global, "durability"), "close") == 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (struct flow *f = c->flows; f && !want; f = f->next)
+		want = f->close_durable;
+	pthread_mutex_unlock(&c->lock);
+	return want;
+}
+
+void cache_set_writeback(struct cache *c, bool on)
+{
+	pthread_mutex_lock(&c->lock);
+	c->writeback = on;
+	pthread_mutex_unlock(&c->lock);
+}
+
 bool cache_file_direct(const struct cache_file *f)
 {
-	return f->stream || f->fd < 0;
+	return f->stream ? !f->wb : f->fd < 0;
+}
+
+bool cache_file_cached(const struct cache_file *f)
+{
+	return f->wb;
 }
 
 bool cache_file_needs_flush(const struct cache_file *f)
 {
-	return f->oo != NULL;
+	return f->oo != NULL || f->wb;
 }
 
 int cache_open(struct cache *c, const char *path, int flags, struct cache_file **out)
@@ -412,8 +435,9 @@ ssize_t cache_read(struct cache_file *f, char *buf, size_t size, off_t off)
 {
 	ssize_t n;
 
-	if (f->fd < 0 && f->stream)
-		return 0;	/* no open chunk */
+	if ((f->fd < 0 && f->stream) || f->wb)
+		return 0;	/* no open chunk; or the kernel filling a page it
+				 * writes to: its bytes came already */
 	if (f->rs)
 		return readside_read(f, buf, size, off);
 	if (f->fd < 0) {
@@ -476,7 +500,7 @@ ssize_t cache_write(struct cache_file *f, const char *buf, size_t size, off_t of
 	ssize_t n;
 
 	if (f->stream)
-		return stream_write(f, buf, size);
+		return stream_write(f, buf, size, off);
 	if (f->control)
 		return control_write(f, buf, size);
 	if (!f->writable || !f->oo)
@@ -507,10 +531,19 @@ ssize_t cache_write(struct cache_file *f, const char *buf, size_t size, off_t of
 	return n;
 }
 
+ssize_t cache_write_back(struct cache_file *f, const char *buf, size_t size, off_t off)
+{
+	if (f->stream && f->stream->wb)
+		return stream_write_back(f, buf, size, off);
+	return cache_write(f, buf, size, off);
+}
+
 int cache_ftruncate(struct cache_file *f, off_t size)
 {
 	int rc;
 
+	if (f->stream)
+		stream_truncated(f, (uint64_t)size);	/* the kernel's size: its offsets */
 	if (f->stream || f->control)
 		return 0;	/* appends only: truncation is ignored */
 	if (!f->writable || !f->oo)
@@ -579,6 +612,8 @@ int cache_flush(struct cache_file *f)
 {
 	int rc = 0;
 
+	if (f->stream)
+		return stream_flush(f);
 	if (!f->oo)
 		return 0;
 	pthread_mutex_lock(&f->c->lock);

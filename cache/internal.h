@@ -70,6 +70,7 @@ struct flow {
 	const char *compress;		/* chunks: "none", "gz" or "xz" */
 	const char *upload_compress;	/* uploads: the same */
 	int level;			/* compress_level */
+	bool close_durable;		/* durability = close: streams through the writeback cache */
 	struct transform **steps;	/* `transforms`, in order */
 	size_t nsteps;
 	struct flow_perm perm;		/* of the flow's directory and its sub-directories */
@@ -109,6 +110,15 @@ struct stream {				/* an append-only file: lines go to its open chunk */
 	double mtime;			/* last append */
 	uint64_t next_part;		/* <PART> of the next chunk */
 	uint64_t sealed;		/* chunks sealed since mount */
+	/* durability = close (stream.c "Through the writeback cache"): */
+	bool wb;			/* its flow's and the mount's; set at open */
+	uint64_t kend;			/* the kernel's offset of the end of what came */
+	int64_t wb_trunc;		/* -1, or the size a truncate set (atomic) */
+	bool wb_resync;			/* bytes were lost: skip to the next line */
+	int wb_writers;			/* open handles writing through the cache (atomic) */
+	struct cache_file *wbf;		/* the writer its pages come through: their
+					 * unterminated end (its partial, its tail file) */
+	pthread_cond_t wb_cond;		/* a page waits for the bytes before it */
 	struct stream *next;		/* protected by c->lock; never freed while mounted */
 };
 
@@ -127,6 +137,7 @@ struct cache_file {
 	struct rs_handle *rs;		/* an open .events (readside.c); else NULL */
 	size_t vlen;
 	bool control;			/* /.flowctl */
+	bool wb;			/* a stream writer through the writeback cache */
 };
 
 struct seal_req {			/* a closed object, to be marked 'sealing' */
@@ -163,6 +174,7 @@ struct cache {
 	uint64_t reserve_size;		/* of SPOOL/flowfs.reserve (reserve.c) */
 	bool space_low;			/* no reserve: writes get ENOSPC; protected by lock */
 	bool reserve_released;		/* given up at least once since mount */
+	bool writeback;			/* the mount has the kernel's writeback cache */
 	int64_t unlist_refused;		/* its data went to make room, its row still says
 					 * listed (reserve.c); protected by lock */
 	uint64_t refused;		/* what spool_take() last refused (health); protected by lock */
@@ -439,7 +451,11 @@ void streams_free(struct cache *c);
 struct stream *stream_find(struct cache *c, const struct cpath *p, bool create, mode_t mode,
 			   uid_t uid, gid_t gid);
 int stream_handle(struct cache *c, struct stream *s, int flags, struct cache_file **out);
-ssize_t stream_write(struct cache_file *f, const char *buf, size_t size);
+ssize_t stream_write(struct cache_file *f, const char *buf, size_t size, off_t off);
+/* durability = close: a page of stream F's from the writeback cache. */
+ssize_t stream_write_back(struct cache_file *f, const char *buf, size_t size, off_t off);
+int stream_flush(struct cache_file *f);	/* a close: its unterminated end is stored */
+void stream_truncated(struct cache_file *f, uint64_t size);	/* the kernel's size now */
 void stream_release(struct cache_file *f);
 int stream_fsync(struct cache_file *f);
 void stream_stat(const struct stream *s, struct stat *st);

@@ -50,6 +50,10 @@ const struct cfg_key cache_flow_keys[] = {
 	  "compression of stream chunks" },
 	{ "compress_level", CFG_INT, "6", 0, NULL, 1, 9,
 	  "compression level, 1 (fast) to 9 (small)" },
+	{ "durability", CFG_ENUM, "write", 0, "write|close", 0, 0,
+	  "streams: write (each acknowledged write survives kill -9) or close (the kernel's "
+	  "writeback cache: acknowledged at close or fsync, as on a local disk; much faster "
+	  "for many small writes)" },
 	{ "upload_early", CFG_BOOL, "yes", 0, NULL, 0, 0,
 	  "send a big upload's parts while it is written (s3, gcs, azure): it lands as the last close "
 	  "returns; no: only after the last close" },

@@ -264,6 +264,7 @@ struct flow *flow_add(struct cache *c, const char *id, const char *name, const c
 	f->compress = cfg_str(f->sec, "compress");
 	f->upload_compress = cfg_str(f->sec, "upload_compress");
 	f->level = (int)cfg_int(f->sec, "compress_level");
+	f->close_durable = strcmp(cfg_str(f->sec, "durability"), "close") == 0;
 	if (flow_perm(f->sec, &f->perm, &bad, msg, sizeof(msg)))	/* checked at mount */
 		f->perm = (struct flow_perm){ .mode = 0755 };
 	f->created = created;

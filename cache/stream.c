@@ -74,7 +74,9 @@ static struct stream *stream_add(struct cache *c, int64_t id, const char *flow_i
 	s->mtime = mtime;
 	s->next_part = next_part;
 	s->fd = -1;
+	s->wb_trunc = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wb_cond, NULL);
 	if (!s->dir || !s->name) {
 		free(s->dir);
 		free(s->name);
@@ -138,6 +140,14 @@ void streams_free(struct cache *c)
 		next = s->next;
 		if (s->fd >= 0)
 			close(s->fd);
+		if (s->wbf) {
+			if (s->wbf->tail_fd >= 0)
+				close(s->wbf->tail_fd);	/* the next mount appends it */
+			free(s->wbf->tail_path);
+			free(s->wbf->partial);
+			free(s->wbf);
+		}
+		pthread_cond_destroy(&s->wb_cond);
 		pthread_mutex_destroy(&s->lock);
 		free(s->dir);
 		free(s->name);
@@ -174,7 +184,10 @@ void stream_stat(const struct stream *s, struct stat *st)
 	st->st_nlink = 1;
 	st->st_uid = s->uid;
 	st->st_gid = s->gid;
-	st->st_size = (off_t)__atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
+	/* through the writeback cache, the kernel's own size: where its
+	 * offsets start when it looks the file up again */
+	st->st_size = (off_t)(s->wb ? __atomic_load_n(&s->kend, __ATOMIC_RELAXED) :
+			      __atomic_load_n(&s->bytes, __ATOMIC_RELAXED));
 	st->st_blocks = (st->st_size + 511) / 512;
 	st->st_blksize = 65536;
 	st->st_mtim.tv_sec = (time_t)s->mtime;
@@ -194,7 +207,20 @@ int stream_handle(struct cache *c, struct stream *s, int flags, struct cache_fil
 	f->fd = -1;
 	f->tail_fd = -1;
 	f->writable = (flags & O_ACCMODE) != O_RDONLY;
-	if (chunk && (flags & O_ACCMODE) != O_WRONLY) {
+	{
+		struct flow *fl = flow_by_id(c, s->flow_id);	/* c->lock held */
+
+		s->wb = c->writeback && fl && fl->close_durable;
+	}
+	if (s->wb && f->writable && (flags & O_TRUNC))
+		stream_truncated(f, 0);	/* the kernel's file starts over at 0 */
+	if (s->wb && f->writable && (flags & O_APPEND)) {
+		/* appends go through the writeback cache; other writers (at an
+		 * offset) and readers go straight to the chunk */
+		f->wb = true;
+		__atomic_add_fetch(&s->wb_writers, 1, __ATOMIC_ACQ_REL);
+	}
+	if (chunk && (flags & O_ACCMODE) != O_WRONLY && !f->wb) {
 		char path[4096];
 
 		cache_data_path(c, chunk, path, sizeof(path));
@@ -307,6 +333,7 @@ static struct flow *stream_flow(struct cache *c, const struct stream *s, uint64_
 }
 
 static int tail_mark(struct cache_file *f, int64_t chunk, uint64_t off);
+static void wb_truncated(struct stream *s);
 
 /* Appends whole lines (FINAL: or a last unterminated piece), cutting
  * chunks at line boundaries.  OWNER: P is that handle's tail, one line,
@@ -345,14 +372,15 @@ static int append_lines(struct cache *c, struct stream *s, const char *p, size_t
 			const char *nl = memchr(p, '\n', n);
 			k = nl ? (size_t)(nl - p) + 1 : n;
 		}
-		if (owner && (rc = tail_mark(owner, s->chunk, s->bytes)) != 0)
+		if (owner && owner->tail_fd >= 0 &&
+		    (rc = tail_mark(owner, s->chunk, s->bytes)) != 0)
 			break;
 		ssize_t w = pwrite(s->fd, p, k, (off_t)s->bytes);
 		if (w != (ssize_t)k) {
 			rc = w < 0 ? -errno : -EIO;
 			if (w > 0 && ftruncate(s->fd, (off_t)s->bytes) < 0)
 				log_err("stream", "%s: cannot undo a short write: %m", s->name);
-			if (owner)
+			if (owner && owner->tail_fd >= 0)
 				tail_mark(owner, 0, 0);
 			break;
 		}
@@ -513,26 +541,28 @@ static int tail_flush(struct cache_file *f, bool final)
 			     s->chunk);
 		pthread_mutex_unlock(&c->lock);
 		chunk_seal(c, s);
-		if (rc) {	/* if the seal did not reach the db either, recovery appends it */
+		if (rc && f->tail_fd >= 0) {	/* if the seal did not reach the db either,
+						 * recovery appends it */
 			tail_abandon(f);
 			return 0;
 		}
 	}
-	if (ftruncate(f->tail_fd, 0) < 0)
+	if (f->tail_fd >= 0 && ftruncate(f->tail_fd, 0) < 0)
 		tail_abandon(f);	/* its head says where the tail went */
 	return 0;
 }
 
-ssize_t stream_write(struct cache_file *f, const char *buf, size_t size)
+/* Takes in writer F's bytes: its earlier unterminated piece completed,
+ * whole lines appended, the new unterminated end kept as F's tail (on disk
+ * too if STORE; else only in memory, stored at the next flush).  What was
+ * stored (a short write) or -errno.  s->lock held. */
+static ssize_t lines_take(struct cache_file *f, const char *buf, size_t size, bool store)
 {
 	struct stream *s = f->stream;
 	const char *nl = memrchr(buf, '\n', size);
 	size_t whole = nl ? (size_t)(nl - buf) + 1 : 0, done = 0;
 	int rc = 0;
 
-	if (!f->writable)
-		return -EBADF;
-	pthread_mutex_lock(&s->lock);
 	if (whole && f->plen) {
 		/* This writer's earlier unterminated piece completes its line. */
 		size_t first = (size_t)((const char *)memchr(buf, '\n', whole) - buf) + 1;
@@ -552,17 +582,40 @@ ssize_t stream_write(struct cache_file *f, const char *buf, size_t size)
 		done += put;	/* the lines before an error are stored: a short write */
 	}
 	if (rc == 0 && size > whole) {
-		rc = tail_add(f, buf + whole, size - whole);
+		rc = store ? tail_add(f, buf + whole, size - whole) :
+		     partial_add(f, buf + whole, size - whole);
 		if (rc == 0)
 			done = size;
 	}
 	if (rc == 0 && f->plen > PARTIAL_MAX)
 		tail_flush(f, true);	/* refused: it stays the tail, on disk */
-	pthread_mutex_unlock(&s->lock);
 	return done ? (ssize_t)done : rc;	/* what was stored: a short write */
 }
 
-void stream_release(struct cache_file *f)
+ssize_t stream_write(struct cache_file *f, const char *buf, size_t size, off_t off)
+{
+	struct stream *s = f->stream;
+	ssize_t n;
+
+	if (!f->writable)
+		return -EBADF;
+	pthread_mutex_lock(&s->lock);
+	if (s->wb)
+		wb_truncated(s);
+	n = lines_take(f, buf, size, true);
+	if (s->wb && n > 0 && (uint64_t)off + (uint64_t)n > s->kend) {
+		/* a writer at an offset, straight to the chunk: the kernel's file
+		 * grows to its end, and the next appends start there */
+		__atomic_store_n(&s->kend, (uint64_t)off + (uint64_t)n, __ATOMIC_RELAXED);
+		pthread_cond_broadcast(&s->wb_cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+/* Writer F is gone: its last piece (no newline) is appended as it is, or
+ * kept in SPOOL/tails for the timer when no chunk can take it now. */
+static void writer_close(struct cache_file *f)
 {
 	struct stream *s = f->stream;
 	struct cache *c = f->c;
@@ -588,6 +641,151 @@ void stream_release(struct cache_file *f)
 		tail_abandon(f);
 	}
 	free(f->partial);
+	f->partial = NULL;
+	f->plen = f->pcap = 0;
+}
+
+/*
+ * Through the writeback cache (durability = close).  The kernel keeps the
+ * stream's pages and appends each write(2) to them whole, under the
+ * inode's lock, as a local file system does; it writes the pages back
+ * later, by offset, through any handle open for writing, and before a
+ * close or fsync returns.  So the stream's bytes come in the kernel's
+ * order of offsets: s->kend is the end of what came (what getattr reports,
+ * the size the kernel starts from), a page written back again brings only
+ * its new end, and one that comes early waits for the bytes before it.
+ * Lines are cut as for any writer, by s->wbf, whose unterminated end is
+ * kept in memory and stored in its tail file at each flush and fsync (what
+ * a close acknowledges), and appended as it is when the last writer goes.
+ */
+#define WB_WAIT 10	/* seconds a page waits for the bytes before it */
+
+/* The size a truncate gave the kernel's file: the offsets start there.
+ * s->lock held. */
+static void wb_truncated(struct stream *s)
+{
+	int64_t to = __atomic_exchange_n(&s->wb_trunc, -1, __ATOMIC_ACQ_REL);
+
+	if (to < 0)
+		return;
+	if (s->wbf && s->wbf->plen)
+		tail_flush(s->wbf, true);
+	s->kend = (uint64_t)to;
+	s->wb_resync = false;
+	pthread_cond_broadcast(&s->wb_cond);
+}
+
+/* Stores the unterminated end in its tail file: a flush or fsync
+ * acknowledges it.  s->lock held. */
+static int wb_store(struct stream *s)
+{
+	struct cache_file *w = s->wbf;
+
+	return w && w->plen ? tail_store(w, 0, w->plen) : 0;
+}
+
+static struct cache_file *wb_writer(struct cache *c, struct stream *s)
+{
+	if (!s->wbf && (s->wbf = calloc(1, sizeof(*s->wbf))) != NULL) {
+		s->wbf->c = c;
+		s->wbf->stream = s;
+		s->wbf->fd = -1;
+		s->wbf->tail_fd = -1;
+		s->wbf->writable = true;
+	}
+	return s->wbf;
+}
+
+ssize_t stream_write_back(struct cache_file *f, const char *buf, size_t size, off_t off)
+{
+	struct stream *s = f->stream;
+	struct cache *c = f->c;
+	uint64_t at = (uint64_t)off, end = at + size;
+	struct timespec until;
+	ssize_t n = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WB_WAIT;
+	pthread_mutex_lock(&s->lock);
+	wb_truncated(s);
+	while (at > s->kend) {	/* the bytes before it are still on their way */
+		if (pthread_cond_timedwait(&s->wb_cond, &s->lock, &until) == ETIMEDOUT) {
+			log_err("stream", "%s: bytes %llu-%llu came from the page cache, but bytes "
+				"from %llu never did; refused (the writer's close or fsync says so)",
+				s->name, (unsigned long long)at, (unsigned long long)end,
+				(unsigned long long)s->kend);
+			pthread_mutex_unlock(&s->lock);
+			return -EIO;
+		}
+		wb_truncated(s);
+	}
+	if (end > s->kend) {
+		const char *p = buf + (s->kend - at);
+		size_t k = (size_t)(end - s->kend);
+
+		if (s->wb_resync) {	/* the rest of a line whose start was lost */
+			const char *nl = memchr(p, '\n', k);
+			size_t skip = nl ? (size_t)(nl - p) + 1 : k;
+
+			p += skip;
+			k -= skip;
+			s->wb_resync = !nl;
+		}
+		n = k && wb_writer(c, s) ? lines_take(s->wbf, p, k, false) : (k ? -ENOMEM : 0);
+		if (n >= 0 && (size_t)n < k)
+			n = -ENOSPC;
+		if (n < 0) {
+			/* these bytes are lost (the kernel tells the writer at its close):
+			 * the line they cut is dropped whole */
+			if (s->wbf)
+				s->wbf->plen = 0;
+			s->wb_resync = buf[size - 1] != '\n';
+			char eb[128];
+
+			log_err("stream", "%s: %zu bytes from the page cache cannot be stored: %s; "
+				"their lines are dropped and the writer's close or fsync fails",
+				s->name, k, log_errstr((int)n, eb, sizeof(eb)));
+		}
+		__atomic_store_n(&s->kend, end, __ATOMIC_RELAXED);
+		pthread_cond_broadcast(&s->wb_cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n < 0 ? n : (ssize_t)size;
+}
+
+int stream_flush(struct cache_file *f)
+{
+	struct stream *s = f->stream;
+	int rc;
+
+	if (!f->wb)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	rc = wb_store(s);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void stream_truncated(struct cache_file *f, uint64_t size)
+{
+	if (f->stream->wb)
+		__atomic_store_n(&f->stream->wb_trunc, (int64_t)size, __ATOMIC_RELEASE);
+}
+
+void stream_release(struct cache_file *f)
+{
+	struct stream *s = f->stream;
+
+	writer_close(f);
+	if (f->wb && __atomic_sub_fetch(&s->wb_writers, 1, __ATOMIC_ACQ_REL) == 0 && s->wbf) {
+		/* the last writer through the cache: the kernel wrote back every
+		 * page before this release */
+		pthread_mutex_lock(&s->lock);
+		wb_truncated(s);
+		wb_store(s);	/* kept if no chunk can take it now */
+		pthread_mutex_unlock(&s->lock);
+		writer_close(s->wbf);
+	}
 }
 
 int stream_fsync(struct cache_file *f)
@@ -597,7 +795,11 @@ int stream_fsync(struct cache_file *f)
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (s->fd >= 0 && fdatasync(s->fd) < 0)
+	if (f->wb) {
+		rc = wb_store(s);
+		f = s->wbf ? s->wbf : f;	/* its tail file is the one to sync */
+	}
+	if (rc == 0 && s->fd >= 0 && fdatasync(s->fd) < 0)
 		rc = -errno;
 	if (rc == 0 && f->tail_fd >= 0 && fdatasync(f->tail_fd) < 0)
 		rc = -errno;

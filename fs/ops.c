@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../cache/cache.h"
+#include "../util/log.h"
 #include "fs.h"
 
 static struct cache *fs_cache(void)
@@ -33,7 +34,21 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->use_ino = 0;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;	/* O_TRUNC reaches open() */
-	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;	/* writes reach us before close() returns */
+	/* Writes reach us before write() returns, unless a flow asks for
+	 * durability = close: then the kernel's writeback cache is on for the
+	 * mount, and every file that must not use it is opened direct_io. */
+	if (cache_wants_writeback(fs_cache()) && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+		cache_set_writeback(fs_cache(), true);
+		log_info("flowfs", "the kernel's writeback cache is on: streams of durability = close "
+			 "flows are acknowledged at close and fsync");
+	} else {
+		if (cache_wants_writeback(fs_cache()))
+			log_warn("flowfs", "the kernel offers no writeback cache: durability = close "
+				 "streams are written as with durability = write");
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+		cache_set_writeback(fs_cache(), false);
+	}
 
 	return fuse_get_context()->private_data;
 }
@@ -116,6 +131,7 @@ static int fs_handle(struct fuse_file_info *fi, struct cache_file *f)
 {
 	fi->fh = (uintptr_t)f;
 	fi->direct_io = cache_file_direct(f);
+	fi->keep_cache = cache_file_cached(f);
 	fi->noflush = !cache_file_needs_flush(f);
 	return 0;
 }
@@ -145,6 +161,8 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	if (fi->writepage)
+		return (int)cache_write_back(fs_file(fi), buf, size, off);
 	return (int)cache_write(fs_file(fi), buf, size, off);
 }
 
@@ -175,6 +193,11 @@ static int fs_statfs(const char *path, struct statvfs *st)
 
 static int fs_getxattr(const char *path, const char *name, char *value, size_t size)
 {
+	/* No file here has security.* attributes.  With the writeback cache
+	 * the kernel asks for security.capability before every write(2) (to
+	 * drop it): answered at once, without the path or the lock. */
+	if (strncmp(name, "security.", 9) == 0)
+		return -ENODATA;
 	return cache_getxattr(fs_cache(), path, name, value, size);
 }
 

@@ -15,6 +15,10 @@
  * $APPENDER_SPLIT set: each line is "NAME N" and " ok\n" in two writes
  * (the pause goes between them); ACKFILE gets "N-" once the first
  * returned, "N" once the second did.
+ *
+ * $APPENDER_SYNC_EVERY=K (durability = close, where a write() alone
+ * acknowledges nothing): lines are recorded in ACKFILE only once an fsync
+ * after them returned success, one fsync every K lines.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +30,8 @@
 int main(int argc, char **argv)
 {
 	const char *stop = getenv("APPENDER_STOP"), *delay = getenv("APPENDER_DELAY_US");
+	const char *every = getenv("APPENDER_SYNC_EVERY");
+	long sync_every = every ? strtol(every, NULL, 10) : 0, first = 0, last = 0;	/* not yet synced */
 	int split = getenv("APPENDER_SPLIT") != NULL;
 	useconds_t pause = delay ? (useconds_t)strtoul(delay, NULL, 10) : 0;
 	FILE *ack;
@@ -56,22 +62,39 @@ int main(int argc, char **argv)
 				usleep(50 * 1000);
 		}
 		if (write(fd, line, (size_t)len) == len) {
-			if (split) {	/* the first half returned; now the second */
+			if (split && !sync_every) {	/* the first half returned; now the second */
 				fprintf(ack, "%ld-\n", n);
 				if (pause)
 					usleep(pause);
 			}
 			if (!split || write(fd, " ok\n", 4) == 4) {
-				fprintf(ack, "%ld\n", n);
-				continue;
+				if (!sync_every) {
+					fprintf(ack, "%ld\n", n);
+					continue;
+				}
+				if (!first)
+					first = n;
+				last = n;
+				if (n - first + 1 < sync_every)
+					continue;
+				if (fsync(fd) == 0) {	/* FIRST..N are acknowledged now */
+					for (long k = first; k <= n; k++)
+						fprintf(ack, split ? "%ld-\n%ld\n" : "%ld\n", k, k);
+					first = 0;
+					continue;
+				}
 			}
 		}
-		close(fd);	/* this number is lost for good; never repeated */
+		first = 0;	/* these numbers are lost for good; never repeated */
+		close(fd);
 		fd = -1;
 	}
 out:
 	if (fd >= 0 && close(fd) < 0)
 		fprintf(stderr, "appender: close: %s\n", strerror(errno));
+	else if (fd >= 0 && first)	/* the close acknowledged the rest */
+		for (long k = first; k <= last; k++)
+			fprintf(ack, split ? "%ld-\n%ld\n" : "%ld\n", k, k);
 	fclose(ack);
 	return 0;
 }
