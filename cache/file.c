@@ -89,6 +89,11 @@ static int obj_new(struct cache *c, const struct cpath *p, mode_t mode, uid_t ui
 	char path[4096];
 	int fd, rc;
 
+	/* With the reserve given up, what room the database has is for the
+	 * bookkeeping that frees space (recording deliveries): a new file
+	 * waits for room like its data. */
+	if (!spool_make_room(c, 0))
+		return -ENOSPC;
 	rc = db_exec(c, "INSERT INTO objects(flow, dir, name, state, open, mode, uid, gid, mtime, "
 		     "ctime, created) VALUES (?, ?, ?, 'staging', 1, ?, ?, ?, ?, ?, ?)", "tttnnnddd",
 		     p->flow->id, p->dir, p->name, (int)(mode & 07777), (int)uid, (int)gid, now, now, now);

@@ -637,8 +637,11 @@ static int record_batch(struct cache *c)
 		rc = db_exec(c, "SAVEPOINT outcome", NULL);
 		if (rc == 0 && (rc = record_once(c, o)) != 0 && !sqlite3_get_autocommit(c->db))
 			db_exec(c, "ROLLBACK TO outcome", NULL);
-		if (sqlite3_get_autocommit(c->db)) {	/* the db rolled it all back */
+		if (sqlite3_get_autocommit(c->db)) {
+			/* the db rolled it all back: a full disk (SQLITE_FULL does
+			 * that, even in a statement whose error record_once ignores) */
 			n = 0;
+			rc = rc ? rc : -ENOSPC;
 			break;
 		}
 		db_exec(c, "RELEASE outcome", NULL);

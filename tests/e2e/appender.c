@@ -62,11 +62,10 @@ int main(int argc, char **argv)
 				usleep(50 * 1000);
 		}
 		if (write(fd, line, (size_t)len) == len) {
-			if (split && !sync_every) {	/* the first half returned; now the second */
+			if (split && !sync_every)	/* the first half returned; now the second */
 				fprintf(ack, "%ld-\n", n);
-				if (pause)
-					usleep(pause);
-			}
+			if (split && pause)
+				usleep(pause);
 			if (!split || write(fd, " ok\n", 4) == 4) {
 				if (!sync_every) {
 					fprintf(ack, "%ld\n", n);
