@@ -680,8 +680,14 @@ static void wb_truncated(struct stream *s)
 static int wb_store(struct stream *s)
 {
 	struct cache_file *w = s->wbf;
+	int rc;
 
-	return w && w->plen ? tail_store(w, 0, w->plen) : 0;
+	if (!w || !w->plen)
+		return 0;
+	rc = tail_store(w, 0, w->plen);
+	if (rc == 0 && ftruncate(w->tail_fd, (off_t)(sizeof(struct tail_head) + w->plen)) < 0)
+		rc = -errno;	/* a longer end stored before must not stay */
+	return rc;
 }
 
 static struct cache_file *wb_writer(struct cache *c, struct stream *s)
@@ -737,8 +743,11 @@ ssize_t stream_write_back(struct cache_file *f, const char *buf, size_t size, of
 		if (n < 0) {
 			/* these bytes are lost (the kernel tells the writer at its close):
 			 * the line they cut is dropped whole */
-			if (s->wbf)
+			if (s->wbf) {
 				s->wbf->plen = 0;
+				if (s->wbf->tail_fd >= 0 && ftruncate(s->wbf->tail_fd, 0) < 0)
+					log_err("stream", "%s: cannot empty its tail file: %m", s->name);
+			}
 			s->wb_resync = buf[size - 1] != '\n';
 			char eb[128];
 
