@@ -648,8 +648,14 @@ static int record_batch(struct cache *c)
 		if (rc == 0)
 			n++;
 	}
-	if (!sqlite3_get_autocommit(c->db) && db_end(c, n ? 0 : rc) != 0)
-		n = 0;
+	if (!sqlite3_get_autocommit(c->db)) {
+		int e = db_end(c, n ? 0 : rc);
+
+		if (e) {	/* the commit was refused (SQLITE_FULL: -ENOSPC) */
+			n = 0;
+			rc = rc ? rc : e;
+		}
+	}
 	return n ? n : (rc ? rc : -EIO);
 }
 

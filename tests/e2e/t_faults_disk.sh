@@ -206,7 +206,8 @@ half_state=$(state "$M/web/half.bin")
 half_err=$(getfattr --only-values -n user.flowfs.error "$M/web/half.bin" 2>/dev/null)
 "$FLOWCTL" sync "$M" --timeout 30 >/dev/null 2>&1
 s3get inject/web/half.bin >/dev/null && half_sent=yes || half_sent=no
-cmp -s "$M/web/half.bin" <(head -c 65536 /dev/zero | tr '\0' a) && half_read=yes || half_read=no
+half_read=$(cmp "$M/web/half.bin" <(head -c 65536 /dev/zero | tr '\0' a) 2>&1) && half_read=yes ||
+	half_read="no ($half_read; size $(stat -c %s "$M/web/half.bin" 2>&1))"
 if [ "$(cat "$D/half.out")" = "Input/output error" ] && [ "$half_state" = failed ] &&
    grep -q 'a write failed: Input/output error' <<<"$half_err" && [ "$half_sent" = no ] && [ "$half_read" = yes ]; then
 	ok faults_inject_write_eio_fails_file
