@@ -251,7 +251,7 @@ static void flow_sink_json(const struct sink_slot *s, struct buf *b)
 int flow_json(struct cache *c, struct flow *f, struct buf *b)
 {
 	static const char *const file_keys[] = { "rotate", "maxsize", "maxlines", "compress",
-						  "compress_level", "filename" };
+						  "compress_level", "filename", "durability" };
 
 	buf_puts(b, "{\"id\":");
 	buf_json_str(b, f->id);

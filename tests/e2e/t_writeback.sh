@@ -19,8 +19,9 @@ compress = none
 INI
 M=$D/mnt
 fs_mount "$D/flowfs.ini" "$M" || { fail writeback_mount "no mount"; exit 0; }
-grep -q "the kernel's writeback cache is on" "$D/log" && ok writeback_cache_on ||
-	fail writeback_cache_on "no writeback cache on this mount"
+dur=$(jq -r '.transforms[] | select(.type == "file") | .durability' "$M/web/.flow" 2>&1)
+grep -q "the kernel's writeback cache is on" "$D/log" && [ "$dur" = close ] && ok writeback_cache_on ||
+	fail writeback_cache_on "the writeback cache on: $(grep -c "writeback cache is on" "$D/log"); .flow says durability '$dur'"
 
 chunks() {	# STREAM FLOW: the delivered chunks of a stream, oldest first
 	find "$D/out/$2" -name "$1-*" -type f | sort -t. -k3
