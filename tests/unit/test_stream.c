@@ -3,6 +3,7 @@
  * and age, never inside a line; writers' partial lines kept apart.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,6 +200,84 @@ static void crash_keeps_whole_lines(void)
 	cfg_free(cfg);
 }
 
+/* All the stream's chunks, in order, as their data files hold them. */
+static void chunk_bytes(struct cache *c, char *out, size_t outlen)
+{
+	sqlite3_stmt *st;
+	size_t n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	st = db_stmt(c, "SELECT id FROM objects WHERE kind = 'chunk' ORDER BY id", NULL);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		char path[4096];
+		int fd;
+		ssize_t k;
+
+		cache_data_path(c, sqlite3_column_int64(st, 0), path, sizeof(path));
+		fd = open(path, O_RDONLY);
+		if (fd >= 0 && (k = read(fd, out + n, outlen - n - 1)) > 0)
+			n += (size_t)k;
+		if (fd >= 0)
+			close(fd);
+	}
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&c->lock);
+	out[n] = '\0';
+}
+
+struct early_page {
+	struct cache_file *f;
+	ssize_t rc;
+};
+
+static void *page_13(void *arg)
+{
+	struct early_page *e = arg;
+
+	e->rc = cache_write_back(e->f, "ee\n", 3, 13);	/* before bytes 10-12 came */
+	return NULL;
+}
+
+/* durability = close: pages by offset, rewritten, early, then a truncate. */
+static void writeback_pages_by_offset(void)
+{
+	struct cfg *cfg = load("durability = close");
+	struct cache *c;
+	struct cache_file *f, *g;
+	struct early_page e = { 0 };
+	pthread_t t;
+	struct stat st;
+	char err[256], got[256];
+
+	CHECK(cfg && cache_new(&c, cfg, err, sizeof(err)) == 0);
+	cache_set_writeback(c, true);
+	CHECK((f = appender(c, "/s/wb.log")) && cache_file_cached(f) && !cache_file_direct(f));
+	CHECK(cache_write_back(f, "aaa\nbb", 6, 0) == 6);
+	CHECK(cache_write_back(f, "aaa\nbbb\ncc", 10, 0) == 10);	/* the page again, longer */
+	e.f = f;
+	CHECK(pthread_create(&t, NULL, page_13, &e) == 0);
+	usleep(100 * 1000);
+	CHECK(e.rc == 0);	/* still waiting */
+	CHECK(cache_write_back(f, "dd\n", 3, 10) == 3);
+	pthread_join(t, NULL);
+	CHECK(e.rc == 3);
+	CHECK(cache_write_back(f, "ff", 2, 16) == 2);
+	CHECK(cache_fgetattr(f, &st) == 0 && st.st_size == 18);	/* the kernel's size */
+	CHECK(cache_flush(f) == 0);
+	chunk_bytes(c, got, sizeof(got));
+	CHECK_STR(got, "aaa\nbbb\nccdd\nee\n");	/* "ff" waits for its line or the close */
+	cache_release(f);
+	chunk_bytes(c, got, sizeof(got));
+	CHECK_STR(got, "aaa\nbbb\nccdd\nee\nff");	/* the last writer's end, as it is */
+	CHECK(cache_create(c, "/s/wb.log", O_WRONLY | O_APPEND | O_TRUNC, 0644, 0, 0, &g) == 0);
+	CHECK(cache_write_back(g, "zz\n", 3, 0) == 3);	/* the offsets start over */
+	cache_release(g);
+	chunk_bytes(c, got, sizeof(got));
+	CHECK_STR(got, "aaa\nbbb\nccdd\nee\nffzz\n");
+	cache_free(c);
+	cfg_free(cfg);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -213,6 +292,7 @@ int main(void)
 	RUN(partial_lines_stay_apart);
 	RUN(rotate_by_age_without_writes);
 	RUN(crash_keeps_whole_lines);
+	RUN(writeback_pages_by_offset);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", tmp);
