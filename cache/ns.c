@@ -155,15 +155,24 @@ static int dir_stat(struct cache *c, const struct cpath *p, struct stat *st)
 void obj_stat(struct cache *c, const struct objrow *r, struct stat *st)
 {
 	struct open_obj *oo = open_obj_find(c, r->id);
+	uint64_t size = oo ? oo->size : r->size;
+	double mtime = oo && oo->mtime > 0 ? oo->mtime : r->mtime;
 
+	for (size_t i = 0; !oo && i < c->seal_retry_n; i++) {
+		/* closed, and its seal mark (with its size) still waits for the db */
+		if (c->seal_retry[i].id == r->id) {
+			size = c->seal_retry[i].size;
+			mtime = c->seal_retry[i].mtime;
+		}
+	}
 	st->st_mode = S_IFREG | (r->mode & 07777);
 	st->st_nlink = 1;
 	st->st_uid = r->uid;
 	st->st_gid = r->gid;
-	st->st_size = (off_t)(oo ? oo->size : r->size);
+	st->st_size = (off_t)size;
 	st->st_blocks = (st->st_size + 511) / 512;
 	st->st_blksize = 65536;
-	fill_times(st, oo && oo->mtime > 0 ? oo->mtime : r->mtime, r->ctime);
+	fill_times(st, mtime, r->ctime);
 	st->st_ino = (ino_t)r->id;
 }
 
