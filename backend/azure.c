@@ -610,8 +610,8 @@ static int put_blocks(struct azure *a, struct sink_io *io, int fd, const struct 
 	struct blocks b = { .a = a, .fd = fd, .o = o };
 	bool *sent = calloc(o->nparts, sizeof(*sent));
 	struct net_parts np = { .n = o->nparts, .sent = sent, .nthreads = AZ_THREADS,
-				.send = put_block, .check = blocks_check_parts, .io = io, .arg = &b,
-				.what = "blocks", .mod = a->mod, .key = o->key };
+				.send = put_block, .check = early ? NULL : blocks_check_parts, .io = io,
+				.arg = &b, .what = "blocks", .mod = a->mod, .key = o->key };
 	size_t saved = 0;
 	int rc = 0;
 
@@ -626,8 +626,10 @@ static int put_blocks(struct azure *a, struct sink_io *io, int fd, const struct 
 		goto out_free;
 	}
 	if (res->upload_id) {
-		for (size_t i = 0; i < o->nparts; i++)
+		for (size_t i = 0; i < o->nparts; i++) {
 			saved += sent[i] = res->part_ids && res->part_ids[i];
+			sent[i] = sent[i] || (early && i < o->early_from);
+		}
 		if (!early)
 			log_info(a->mod, "%s: resuming a block upload: %zu of %zu blocks confirmed "
 				 "before", o->key, saved, o->nparts);

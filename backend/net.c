@@ -379,7 +379,7 @@ int net_part_digest(int fd, const struct sink_part *p, char md5_b64[32], char sh
 	}
 	EVP_DigestInit_ex(md5, EVP_md5(), NULL);
 	EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
-	while (done < p->length) {
+	while (done < p->length && (md5_b64 || !p->fresh)) {
 		size_t want = p->length - done < (1 << 20) ? (size_t)(p->length - done) : (1 << 20);
 		ssize_t n = pread(fd, buf, want, (off_t)(p->offset + done));
 		if (n <= 0) {
@@ -388,11 +388,14 @@ int net_part_digest(int fd, const struct sink_part *p, char md5_b64[32], char sh
 			goto out_free;
 		}
 		EVP_DigestUpdate(md5, buf, (size_t)n);
-		EVP_DigestUpdate(sha, buf, (size_t)n);
+		if (!p->fresh)
+			EVP_DigestUpdate(sha, buf, (size_t)n);
 		done += (uint64_t)n;
 	}
 	EVP_DigestFinal_ex(md5, dm, NULL);
 	EVP_DigestFinal_ex(sha, ds, NULL);
+	for (int i = 0; p->fresh && i < 32; i++)	/* hashed a moment ago: as it says */
+		sscanf(p->sha256 + 2 * i, "%2hhx", &ds[i]);
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", ds[i]);
 	if (strcmp(hex, p->sha256) != 0) {
@@ -425,11 +428,10 @@ struct pool {
 	char err[512];
 };
 
-static void *pool_thread(void *arg)
+/* Hands out M's parts until none is left or one failed, sending them over
+ * IO. */
+static void pool_run(struct pool *m, struct sink_io *io)
 {
-	struct pool *m = arg;
-	struct sink_io *io = sink_io_new();
-
 	for (;;) {
 		char err[512] = "";
 		size_t i;
@@ -458,26 +460,36 @@ static void *pool_thread(void *arg)
 			pthread_mutex_unlock(&m->lock);
 		}
 	}
+}
+
+static void *pool_thread(void *arg)
+{
+	struct sink_io *io = sink_io_new();
+
+	pool_run(arg, io);
 	sink_io_free(io);
 	return NULL;
 }
 
-int net_parallel(size_t n, const bool *need, int nthreads,
+int net_parallel(struct sink_io *io, size_t n, const bool *need, int nthreads,
 		 int (*send)(void *arg, struct sink_io *io, size_t i, char *err, size_t errlen),
 		 void *arg, char *err, size_t errlen)
 {
 	struct pool m = { .n = n, .need = need, .send = send, .arg = arg };
 	pthread_t t[16];
+	size_t todo = 0;
 	int started = 0;
 
+	for (size_t i = 0; i < n; i++)
+		todo += !need || need[i];
 	if (nthreads > 16)
 		nthreads = 16;
 	pthread_mutex_init(&m.lock, NULL);
-	for (int i = 0; i < nthreads && (size_t)i < n; i++)
+	for (int i = 0; todo > 1 && i < nthreads && (size_t)i < todo; i++)
 		if (pthread_create(&t[started], NULL, pool_thread, &m) == 0)
 			started++;
 	if (started == 0)
-		pool_thread(&m);
+		pool_run(&m, io);
 	for (int i = 0; i < started; i++)
 		pthread_join(t[i], NULL);
 	pthread_mutex_destroy(&m.lock);
@@ -499,8 +511,8 @@ int net_parts_send(struct net_parts *p, char *err, size_t errlen)
 	for (int round = 0; round < 2; round++) {
 		for (size_t i = 0; i < p->n; i++)
 			need[i] = round == 0 ? !(p->sent && p->sent[i]) : !ok[i];
-		rc = net_parallel(p->n, need, p->nthreads, p->send, p->arg, err, errlen);
-		if (rc)
+		rc = net_parallel(p->io, p->n, need, p->nthreads, p->send, p->arg, err, errlen);
+		if (rc || !p->check)
 			break;
 		memset(ok, 0, p->n * sizeof(*ok));
 		rc = p->check(p->arg, p->io, ok, err, errlen);

@@ -97,7 +97,8 @@ int net_send(struct sink_io *io, const struct net_opts *o, struct net_req *r, co
 
 /* Reads part P of FD once, checks it against its SHA-256 (a mismatch is
  * -EBADMSG with ERR: never send it) and gives its MD5 and SHA-256 in base64
- * (either may be NULL).  0 or -errno. */
+ * (either may be NULL).  A fresh part is not checked: only its MD5 is
+ * read.  0 or -errno. */
 int net_part_digest(int fd, const struct sink_part *p, char md5_b64[32], char sha_b64[48],
 		    char *err, size_t errlen);
 
@@ -109,10 +110,11 @@ const char *net_xml_get(const char *xml, const char *tag, char *out, size_t outl
 /*
  * Runs SEND(ARG, io, i, err, errlen) for every i < N with NEED[i] (NULL:
  * all), on up to NTHREADS threads with a struct sink_io (one connection)
- * each.  Stops handing out work at the first failure; returns 0 or the
- * first failure's result with its ERR.
+ * each.  A single part goes in the calling thread over IO (the worker's
+ * connection, kept alive between requests).  Stops handing out work at the
+ * first failure; returns 0 or the first failure's result with its ERR.
  */
-int net_parallel(size_t n, const bool *need, int nthreads,
+int net_parallel(struct sink_io *io, size_t n, const bool *need, int nthreads,
 		 int (*send)(void *arg, struct sink_io *io, size_t i, char *err, size_t errlen),
 		 void *arg, char *err, size_t errlen);
 
@@ -121,7 +123,8 @@ int net_parallel(size_t n, const bool *need, int nthreads,
  * sends the parts SENT does not mark (NULL: none confirmed yet) with
  * net_parallel(), asks CHECK which parts the server holds (into OK[n]) and
  * sends the missing ones once more.  CHECK may answer -EOPNOTSUPP: the
- * server cannot list parts, the commit will check them.  Parts still
+ * server cannot list parts, the commit will check them; CHECK NULL: no
+ * check now (parts sent while a file is written: the commit's put checks).  Parts still
  * missing after that give -EAGAIN with ERR.  WHAT names them in the log
  * and ERR ("parts", "blocks"); MOD and KEY are for the log.
  */

@@ -525,8 +525,8 @@ static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct 
 	bool *sent = calloc(o->nparts, sizeof(*sent));
 	struct mp_send m = { .s = s, .fd = fd, .o = o, .id = id, .etags = etags };
 	struct net_parts np = { .n = o->nparts, .sent = sent, .nthreads = MP_THREADS,
-				.send = mp_send_one, .check = mp_check_parts, .io = io, .arg = &m,
-				.what = "parts", .mod = s->mod, .key = o->key };
+				.send = mp_send_one, .check = early ? NULL : mp_check_parts, .io = io,
+				.arg = &m, .what = "parts", .mod = s->mod, .key = o->key };
 	bool resumed = false;
 	long status = 0;
 	int rc = 0;
@@ -535,7 +535,7 @@ static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct 
 		rc = -ENOMEM;
 		goto out_free;
 	}
-	for (size_t i = 0; i + !early < o->nparts; i++) {
+	for (size_t i = early ? o->early_from : 0; i + !early < o->nparts; i++) {
 		if (o->parts[i].length < MIN_PART) {
 			snprintf(err, errlen, "parts of %llu bytes: S3 multipart needs part_size of at "
 				 "least 5M in [flowfs]", (unsigned long long)o->parts[i].length);
@@ -548,7 +548,7 @@ static int put_multipart(struct s3 *s, struct sink_io *io, int fd, const struct 
 		snprintf(id, sizeof(id), "%s", res->upload_id);
 		for (size_t i = 0; i < o->nparts; i++) {
 			etags[i] = res->part_ids && res->part_ids[i] ? strdup(res->part_ids[i]) : NULL;
-			sent[i] = etags[i] != NULL;
+			sent[i] = etags[i] != NULL || (early && i < o->early_from);
 		}
 		log_debug(s->mod, "%s: resuming upload %s", o->key, id);
 	} else {

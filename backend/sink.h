@@ -4,7 +4,8 @@
  * A sink receives sealed objects from the spool's delivery workers.  An object
  * is a file in the spool directory plus its parts (byte ranges with their
  * SHA-256, computed when the object was sealed).  A sink must send exactly
- * those bytes, and must not send a part whose bytes no longer match its hash.
+ * those bytes, and must not send a part whose bytes no longer match its hash
+ * (a fresh part is not checked again: see struct sink_part).
  *
  * Results, as everywhere in flowfs: 0 delivered; -EAGAIN retry later
  * (network trouble, 5xx, 429, timeouts); any other -errno fails the delivery
@@ -33,6 +34,10 @@ struct sink_part {
 	uint64_t offset;	/* first byte in the object's data file */
 	uint64_t length;
 	char sha256[65];	/* lower-case hex */
+	bool fresh;		/* SHA256 was read from the data file while it is
+				 * written (the spool sends it again after the
+				 * last close if its bytes changed): not read
+				 * again to check it */
 };
 
 struct sink_meta {
@@ -55,6 +60,8 @@ struct sink_object {
 	time_t mtime;
 	mode_t mode;
 	struct sink_resume *resume;	/* never NULL */
+	size_t early_from;	/* put_early: the parts before this one are another
+				 * call's (sent, or being sent by another worker) */
 };
 
 /*
@@ -85,10 +92,13 @@ struct sink_ops {
 	int (*put)(struct sink *s, struct sink_io *io, const struct sink_object *o,
 		   char *err, size_t errlen);
 	/* Optional (NULL: the type cannot): O is a file still being written,
-	 * its parts the first whole part_size parts so far.  Sends those the
-	 * resume does not hold yet as parts of a multipart upload under
-	 * O->key (started, and saved, when there is none); never completes:
-	 * the put() after the last close sends the rest and completes. */
+	 * its parts the first whole part_size parts so far.  Sends those from
+	 * O->early_from on that the resume does not hold yet as parts of a
+	 * multipart upload under O->key (started, and saved, when there is
+	 * none; the spool then sends no other part meanwhile); several calls
+	 * for other parts of O may run at once.  Never completes, nor lists
+	 * what the server holds: the put() after the last close sends the
+	 * rest, checks and completes. */
 	int (*put_early)(struct sink *s, struct sink_io *io, const struct sink_object *o,
 			 char *err, size_t errlen);
 	void (*close)(struct sink *s);	/* frees s->priv; NULL-safe on s->priv */

@@ -150,6 +150,7 @@ static int handle_new(struct cache *c, int64_t id, int fd, bool writable, bool s
 			}
 			oo->id = id;
 			oo->size = size;
+			oo->settled = size;
 			oo->mtime = mtime;
 			oo->dirty = true;	/* objects.open is 1 until the first flush */
 			oo->next = c->open;
@@ -199,6 +200,7 @@ static int staging_truncate(struct cache *c, int fd, struct open_obj *oo, uint64
 		c->used -= oo->size - size;
 	oo->size = size;
 	oo->mtime = now_real();
+	early_truncated(c, oo, size);
 	return 0;
 }
 
@@ -502,6 +504,7 @@ ssize_t cache_write(struct cache_file *f, const char *buf, size_t size, off_t of
 {
 	struct cache *c = f->c;
 	uint64_t end = (uint64_t)off + size;
+	bool track;
 	ssize_t n;
 
 	if (f->stream)
@@ -524,13 +527,16 @@ ssize_t cache_write(struct cache_file *f, const char *buf, size_t size, off_t of
 		return n;
 	}
 	f->oo->mtime = now_real();
+	track = f->oo->early >= 0;	/* it may be sent while written: see early.c */
+	if (track)
+		f->oo->writing++;
 	pthread_mutex_unlock(&c->lock);
 	n = staging_pwrite(c, f, buf, size, off);
-	if (n != (ssize_t)size) {
+	if (n != (ssize_t)size)
 		write_settle(c, f, n < 0 ? (int)n : 0);
-	} else if (end / c->part_size > (uint64_t)off / c->part_size || end % c->part_size == 0) {
-		pthread_mutex_lock(&c->lock);	/* a part is whole: it may go now */
-		early_note(c, f->oo, end);
+	if (track) {
+		pthread_mutex_lock(&c->lock);
+		early_wrote(c, f->oo, (uint64_t)off);
 		pthread_mutex_unlock(&c->lock);
 	}
 	return n;
@@ -671,6 +677,7 @@ int cache_fsync(struct cache_file *f, bool datasync)
 static void last_close(struct cache *c, struct open_obj *oo)
 {
 	struct objrow r;
+	bool sealed = false;
 
 	for (struct open_obj **pp = &c->open; *pp; pp = &(*pp)->next) {
 		if (*pp == oo) {
@@ -679,11 +686,13 @@ static void last_close(struct cache *c, struct open_obj *oo)
 		}
 	}
 	if (obj_by_id(c, oo->id, &r) == 0) {
+		sealed = strcmp(r.state, "staging") == 0 && !oo->error[0];
 		if (strcmp(r.state, "staging") == 0)
 			object_seal(c, oo->id, oo->size, oo->mtime, oo->error[0] ? oo->error : NULL);
 		else if (strcmp(r.state, "cancelled") == 0)
 			cache_unlink_data(c, oo->id, DATA_ALL);
 	}
+	early_closed(c, oo->id, sealed);
 	free(oo);
 }
 

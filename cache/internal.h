@@ -89,9 +89,38 @@ struct open_obj {			/* one per object with open handles */
 					 * 'failed' with this, never delivered */
 	int early;			/* uploaded while written: 0 not known yet,
 					 * 1 yes, -1 no (see worker.c) */
-	uint64_t early_sent;		/* whole parts sent so far */
-	bool early_queued;		/* in c->early_q */
+	int writing;			/* writes between their size check and the end
+					 * of their pwrite (tracked while early >= 0) */
+	uint64_t settled;		/* size when no write was in flight: bytes below
+					 * it are on file (tracked while early >= 0) */
 	struct open_obj *next;
+};
+
+/*
+ * An upload sent while it is written (worker.c): its parts are hashed in
+ * order, once, by the worker that sends each (the whole file's SHA-256 runs
+ * along), and handed to the packer at the last close, which then hashes
+ * only what came after.  Protected by c->lock, but for WHOLE, which the
+ * worker hashing (HASHING set) uses unlocked.
+ */
+struct early {
+	int64_t id;			/* the object */
+	struct sha256 *whole;		/* of bytes [0, hashed * part_size) */
+	uint64_t hashed;		/* parts hashed */
+	uint64_t next_send;		/* parts handed to a sender (<= hashed) */
+	char (*sha)[65];		/* [cap]: the hashes of parts [0, hashed) */
+	size_t cap;
+	int senders;			/* workers sending one of its parts now */
+	uint64_t sent;			/* parts sent to every sink so far */
+	bool hashing;			/* a worker hashes part HASHED */
+	bool started;			/* its first part went to every sink (or failed) */
+	bool queued;			/* in c->early_q */
+	bool stale;			/* a write or truncate below what is hashed:
+					 * the hashes are of no use to the packer */
+	bool stopped;			/* no more parts go early (an error, a rename) */
+	bool closed;			/* its last close: no more parts are claimed */
+	bool taken;			/* the packer took (or will never take) the hashes */
+	struct early *next;
 };
 
 struct stream {				/* an append-only file: lines go to its open chunk */
@@ -202,9 +231,10 @@ struct cache {
 	struct outcome *unrecorded;	/* outcomes the db refused, written again by
 					 * the timer; protected by lock */
 	bool unrecorded_logged;		/* the first refusal was logged */
-	int64_t *early_q;		/* open uploads with whole parts to send;
+	int64_t *early_q;		/* open uploads with a whole part to claim;
 					 * protected by lock */
 	size_t early_n, early_cap;
+	struct early *early;		/* uploads sent while written; protected by lock */
 	struct transform *transforms;	/* [transform.NAME]; fixed after cache_new */
 	size_t ntransforms;
 	char *stepdir;			/* spool/steps: the steps' working directories */
@@ -416,12 +446,37 @@ int history_json(struct cache *c, const struct flow *f, struct buf *b);	/* .hist
 /* Object ID's state from its outputs' (split, delivered or failed); lock held. */
 void parent_settle(struct cache *c, int64_t id);
 void *worker_main(void *arg);
-/* An upload's write ended at END: when that makes a new whole part, the
- * workers send it while the file is still written (S3, GCS, Azure).  Lock held. */
-void early_note(struct cache *c, struct open_obj *oo, uint64_t end);
 /* Object ID's upload started while it was written is dropped (a rename,
  * new metadata): it is sent whole after its last close.  Lock held. */
 void early_forget(struct cache *c, int64_t id);
+
+/* early.c: uploads sent while written (see there).  All with the lock held. */
+struct early *early_find(struct cache *c, int64_t id);
+/* OO's settled size may make a new whole part: the workers send it while
+ * the file is still written (S3, GCS, Azure). */
+void early_note(struct cache *c, struct open_obj *oo);
+/* A write of OO from OFF, counted in oo->writing, is on file (or failed). */
+void early_wrote(struct cache *c, struct open_obj *oo, uint64_t off);
+void early_truncated(struct cache *c, struct open_obj *oo, uint64_t size);
+/* The last close of object ID; SEALED: it goes to the packer. */
+void early_closed(struct cache *c, int64_t id, bool sealed);
+/* Queues object E for a worker when a part of it can be claimed. */
+void early_kick(struct cache *c, struct early *e);
+/* A worker's turn on object ID: 1 with part *K (hashed: SHA) to send,
+ * then early_release(); 0 after hashing a part (the lock was dropped
+ * meanwhile): ask again; -EAGAIN when there is nothing to do now, or the
+ * read's -errno (no more parts go early). */
+int early_next(struct cache *c, int64_t id, uint64_t *k, char sha[65]);
+/* The worker is done with part K (SENT or not: then no more go early);
+ * true if no other worker sends parts of ID. */
+bool early_release(struct cache *c, int64_t id, uint64_t k, bool sent);
+void early_stop(struct cache *c, int64_t id);	/* no more parts of ID go early */
+/* For the packer: the hashes of object ID's first parts (the return, 0 if
+ * none, or stale), *SHA (malloc'd, caller frees) and the whole file's
+ * SHA-256 over them, *WHOLE (caller continues it and frees it).  Waits
+ * while a part is half hashed. */
+uint64_t early_take(struct cache *c, int64_t id, struct sha256 **whole, char (**sha)[65]);
+void early_free_all(struct cache *c);	/* cache_free */
 void *timer_main(void *arg);
 /* The timer's turn: objects whose sealing failed for now go back to the
  * packer once their time has come; lock held. */

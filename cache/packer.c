@@ -4,7 +4,9 @@
  * One thread takes object ids from c->pack_q (filled by the last close and
  * by recovery), reads each data file once, computing the SHA-256 of every
  * part_size part and of the whole object, records the parts and queues one
- * delivery per sink of the flow.  The hashing runs outside c->lock; the
+ * delivery per sink of the flow.  An upload sent while written (early.c)
+ * comes with its first parts hashed and the whole file's hash over them:
+ * only the bytes past them are read.  The hashing runs outside c->lock; the
  * object may be cancelled or renamed meanwhile, which is checked after.
  * An object whose path has a component starting with '.' is "held" until a
  * rename makes it visible.  Sealing that fails on an I/O error is tried
@@ -158,15 +160,25 @@ struct packed {
 	char sha256[65];
 };
 
-/* Reads FD once: the hash of every part and of the whole. */
-static int pack_fd(int fd, uint64_t part_size, struct packed *pk)
+/* What was hashed while the file was written (early.c): the first N
+ * parts' hashes and the whole file's SHA-256 over them. */
+struct prehashed {
+	uint64_t n;
+	struct sha256 *whole;	/* NULL when N is 0 */
+	char (*sha)[65];
+};
+
+/* Reads FD once past what PRE holds: the hash of every part and of the
+ * whole.  Takes PRE's whole. */
+static int pack_fd(int fd, uint64_t part_size, struct packed *pk, struct prehashed *pre)
 {
-	struct sha256 *whole = sha256_new(), *part = sha256_new();
+	struct sha256 *whole = pre->whole ? pre->whole : sha256_new(), *part = sha256_new();
 	char *buf = malloc(READ_CHUNK);
 	struct stat st;
 	uint64_t off = 0;
 	int rc = 0;
 
+	pre->whole = NULL;
 	if (!whole || !part || !buf || fstat(fd, &st) < 0) {
 		rc = !whole || !part || !buf ? -ENOMEM : -errno;
 		goto out_free;
@@ -178,11 +190,22 @@ static int pack_fd(int fd, uint64_t part_size, struct packed *pk)
 		rc = -ENOMEM;
 		goto out_free;
 	}
+	if (pre->n * part_size > pk->size) {	/* shorter than hashed: cannot be, but then all again */
+		char junk[65];
+
+		sha256_final_hex(whole, junk);	/* resets it */
+		pre->n = 0;
+	}
 	for (size_t i = 0; i < pk->nparts; i++) {
 		struct sink_part *p = &pk->parts[i];
 
 		p->offset = off;
 		p->length = pk->size - off < part_size ? pk->size - off : part_size;
+		if (i < pre->n) {	/* hashed while written: whole, and in WHOLE */
+			memcpy(p->sha256, pre->sha[i], sizeof(p->sha256));
+			off += p->length;
+			continue;
+		}
 		for (uint64_t done = 0; done < p->length; ) {
 			size_t want = p->length - done < READ_CHUNK ? (size_t)(p->length - done) : READ_CHUNK;
 			ssize_t n = pread(fd, buf, want, (off_t)(off + done));
@@ -459,6 +482,7 @@ static int pack_object(struct cache *c, int64_t id, uint64_t size, const char *f
 
 static void seal_one(struct cache *c, int64_t id)
 {
+	struct prehashed pre = { 0 };
 	struct packed pk = { 0 };
 	struct objrow r;
 	char path[4096], form[8] = "", want[8] = "", packed[8] = "";
@@ -502,12 +526,18 @@ static void seal_one(struct cache *c, int64_t id)
 	}
 	rc = pack_object(c, id, r.size, form, want, level, keep_raw, packed);
 	cache_packed_path(c, id, packed, path, sizeof(path));
+	pthread_mutex_lock(&c->lock);
+	if (!*packed)	/* the file as written: what was hashed while it was written counts */
+		pre.n = early_take(c, id, &pre.whole, &pre.sha);
+	pthread_mutex_unlock(&c->lock);
 	if (rc == 0) {
 		fd = open(path, O_RDONLY | O_CLOEXEC);
-		rc = fd < 0 ? -errno : pack_fd(fd, c->part_size, &pk);
+		rc = fd < 0 ? -errno : pack_fd(fd, c->part_size, &pk, &pre);
 		if (fd >= 0)
 			close(fd);
 	}
+	sha256_free(pre.whole);
+	free(pre.sha);
 	pthread_mutex_lock(&c->lock);
 	c->packing = false;
 	if (obj_by_id(c, id, &r) != 0 || strcmp(r.state, "sealing") != 0)

@@ -884,6 +884,8 @@ void cache_free(struct cache *c)
 	free(c->step_retry);
 	transforms_free(c);
 	free(c->pack_q);
+	free(c->early_q);
+	early_free_all(c);
 	free(c->pack_retry);
 	free(c->seal_retry);
 	if (c->lock_fd >= 0)

@@ -244,50 +244,19 @@ int object_key(const struct obj_vars *ov, char *out, size_t outlen, char *err, s
 
 /* ---- uploads sent while they are written ----
  *
- * Once an upload's writes end past a part_size boundary, a worker sends
- * its whole parts (hashed from the spool file, in the page cache) as parts
- * of a multipart upload: the delivery row exists early (state 'early',
- * 'sending' while a worker sends), with the upload id, the key and the
- * path it was started for; part_ids keeps each part's id and hash.  After
- * the last close the usual delivery resumes it: parts whose hash still
- * matches are not sent again, a rewritten one is sent again under its
- * number, and the Complete makes the object appear, whole.  The key is the
- * one the upload started with, unless the file was renamed (then it starts
- * over under the new name).  Only for an upload delivered as written: no
- * compression, steps or records, a visible name, sinks that can
- * (ops->put_early), part_size of at least 5 MiB.
+ * Once an upload's writes end past a part_size boundary, workers send its
+ * whole parts as parts of a multipart upload, each part by the worker that
+ * claimed and hashed it (early.c), several at once: the delivery row exists
+ * early (state 'early', 'sending' while workers send), with the upload id,
+ * the key and the path it was started for; part_ids keeps each part's id
+ * and hash.  After the last close the usual delivery resumes it: parts
+ * whose hash still matches are not sent again, a rewritten one is sent
+ * again under its number, and the Complete makes the object appear, whole.
+ * The key is the one the upload started with, unless the file was renamed
+ * (then it starts over under the new name).  Only for an upload delivered
+ * as written: no compression, steps or records, a visible name, sinks that
+ * can (ops->put_early), part_size of at least 5 MiB.
  */
-
-#define EARLY_MIN_PART (5u << 20)
-
-static bool early_wanted(struct cache *c, int64_t id)
-{
-	struct obj_vars ov;
-
-	if (c->part_size < EARLY_MIN_PART || object_vars(c, id, &ov) != 0 || ov.chunk || ov.derived ||
-	    !cfg_bool(ov.f->sec, "upload_early") ||
-	    strcmp(ov.f->upload_compress, "none") != 0 || ov.f->nsteps || path_hidden(ov.rel) ||
-	    convert_wanted(ov.f, ov.rel, false))
-		return false;
-	for (size_t i = 0; i < ov.f->nsinks; i++) {
-		struct sink_slot *s = sink_slot_find(c, ov.f->sinks[i]);
-		if (s && s->sink->ops->put_early)
-			return true;
-	}
-	return false;
-}
-
-void early_note(struct cache *c, struct open_obj *oo, uint64_t end)
-{
-	if (oo->early < 0 || oo->early_queued || end / c->part_size <= oo->early_sent)
-		return;
-	if (oo->early == 0)
-		oo->early = early_wanted(c, oo->id) ? 1 : -1;
-	if (oo->early < 0 || !ids_push(&c->early_q, &c->early_n, &c->early_cap, oo->id))
-		return;
-	oo->early_queued = true;
-	pthread_cond_signal(&c->work_cond);
-}
 
 /* Object ID's upload to SINK (NULL: to every sink) started while it was
  * written is dropped: its upload id and its parts' ids.  Lock held. */
@@ -304,6 +273,7 @@ void early_forget(struct cache *c, int64_t id)
 
 	if (oo)
 		oo->early = -1;
+	early_stop(c, id);
 	if (db_int(c, "SELECT count(*) FROM deliveries WHERE object = ? AND early_rel IS NOT NULL",
 		   "i", id) == 0)
 		return;
@@ -334,24 +304,51 @@ static void early_key(struct cache *c, struct job *j, const char *rel)
 	}
 }
 
-/* Object ID's parts are no longer being sent to SINK: its row waits for
- * the next whole part ('early'), or, when the file was closed and queued
- * meanwhile, is queued.  Lock held. */
-static void early_done(struct cache *c, int64_t id, const char *sink)
+/* No worker sends object ID's parts any more: its rows wait for the next
+ * whole part ('early'), or, when the file was closed and queued meanwhile,
+ * are queued.  Lock held. */
+static void early_done(struct cache *c, int64_t id)
 {
 	db_exec(c, "UPDATE deliveries SET state = CASE WHEN (SELECT state FROM objects WHERE id = ?1) "
-		"= 'queued' THEN 'queued' ELSE 'early' END WHERE object = ?1 AND sink = ?2 AND "
-		"state = 'sending'", "it", id, sink);
+		"= 'queued' THEN 'queued' ELSE 'early' END WHERE object = ?1 AND state = 'sending'",
+		"i", id);
 }
 
-/* Sends object ID's whole parts to sink SLOT (KEY without the prefix),
- * N of them.  Lock held; dropped while sending. */
+/* What an earlier part saved of the upload of J: its id.  Lock held. */
+static int early_resume(struct cache *c, struct job *j)
+{
+	struct job_resume *jr = &j->res;
+	sqlite3_stmt *st;
+
+	jr->c = c;
+	jr->j = j;
+	jr->r.arg = jr;
+	jr->r.save_upload = resume_save_upload;
+	jr->r.save_part = resume_save_part;
+	jr->part_ids = calloc(j->o.nparts, sizeof(*jr->part_ids));	/* the parts before: o.early_from */
+	if (!jr->part_ids)
+		return -ENOMEM;
+	st = db_stmt(c, "SELECT upload_id FROM deliveries WHERE object = ? AND sink = ?", "it", j->id, j->sink);
+	if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		jr->upload_id = strdup((const char *)sqlite3_column_text(st, 0));
+	if (st)
+		sqlite3_reset(st);
+	jr->r.upload_id = jr->upload_id;
+	jr->r.part_ids = (const char *const *)jr->part_ids;
+	j->o.resume = &jr->r;
+	return 0;
+}
+
+/* Sends part K (hashed: SHA) of object ID to sink SLOT (KEY without the
+ * prefix).  Lock held; dropped while sending. */
 static int early_send(struct cache *c, struct sink_io *io, int64_t id, struct sink_slot *slot,
-		      const char *flow, const char *key, const char *rel, uint64_t n)
+		      const char *flow, const char *key, const char *rel, uint64_t k, const char *sha,
+		      const uint64_t *sent)
 {
 	struct job j;
 	char err[1024] = "";
-	int fd, rc;
+	uint64_t n = k + 1;
+	int rc;
 
 	memset(&j, 0, sizeof(j));
 	j.id = id;
@@ -366,9 +363,13 @@ static int early_send(struct cache *c, struct sink_io *io, int64_t id, struct si
 		return -ENOMEM;
 	for (uint64_t i = 0; i < n; i++)
 		j.parts[i] = (struct sink_part){ .offset = i * c->part_size, .length = c->part_size };
+	snprintf(j.parts[k].sha256, sizeof(j.parts[k].sha256), "%s", sha);
+	/* hashed from the file as it was written: a write over it since makes
+	 * the seal hash it again, and the part is sent again */
+	j.parts[k].fresh = true;
 	j.o = (struct sink_object){ .id = id, .flow = j.flow, .key = j.key, .data = j.data,
 				    .size = n * c->part_size, .nparts = n, .parts = j.parts,
-				    .content_type = sink_content_type(j.key) };
+				    .content_type = sink_content_type(j.key), .early_from = k };
 	rc = db_exec(c, "INSERT OR IGNORE INTO deliveries(object, sink, state, key, early_rel) "
 		     "VALUES (?, ?, 'early', ?, ?)", "ittt", id, j.sink, j.key, rel);
 	if (rc == 0)
@@ -377,71 +378,53 @@ static int early_send(struct cache *c, struct sink_io *io, int64_t id, struct si
 	if (rc == 0)
 		rc = job_meta(c, &j);
 	if (rc == 0)
-		rc = job_resume(c, &j);
-	if (rc) {
-		early_done(c, id, j.sink);
-		job_free(&j);
-		return rc;
-	}
-	pthread_mutex_unlock(&c->lock);
-	fd = open(j.data, O_RDONLY | O_CLOEXEC);
-	rc = fd < 0 ? -errno : 0;
-	for (uint64_t i = 0; rc == 0 && i < n; i++)	/* what is not sent yet: hashed now */
-		if (!j.res.part_ids[i])
-			rc = sha256_fd_range(fd, j.parts[i].offset, j.parts[i].length, j.parts[i].sha256);
-	if (fd >= 0)
-		close(fd);
-	if (rc == 0)
+		rc = early_resume(c, &j);
+	if (rc == 0) {
+		pthread_mutex_unlock(&c->lock);
 		rc = sink_put_early(slot->sink, io, &j.o, err, sizeof(err));
-	pthread_mutex_lock(&c->lock);
-	early_done(c, id, j.sink);
+		pthread_mutex_lock(&c->lock);
+	}
 	if (rc)
 		log_warn(slot->sink->name, "%s: sending parts while it is written stopped: %s; "
 			 "the rest goes after the last close", j.key, err[0] ? err : "error");
 	else
 		log_debug(slot->sink->name, "%s: %llu parts sent while it is written", j.key,
-			  (unsigned long long)n);
-	pthread_cond_broadcast(&c->work_cond);	/* a delivery waiting for it */
+			  (unsigned long long)(*sent + 1));
 	job_free(&j);
 	return rc;
 }
 
-/* The next upload in c->early_q: its new whole parts to each sink that
- * can take them.  Lock held. */
+/* The next upload in c->early_q: its next whole part hashed, and the next
+ * hashed part to each sink that can take it.  Lock held. */
 static void early_run(struct cache *c, struct sink_io *io)
 {
 	int64_t id = c->early_q[0];
-	struct open_obj *oo = open_obj_find(c, id);
 	struct obj_vars ov;
-	char key[4096], err[256];
-	uint64_t n;
+	char key[4096], err[256], sha[65];
+	uint64_t k;
+	bool sent = true;
+	struct early *e;
+	int rc;
 
 	memmove(c->early_q, c->early_q + 1, --c->early_n * sizeof(*c->early_q));
-	if (!oo)
-		return;		/* closed meanwhile: its delivery sends the rest */
-	n = oo->size / c->part_size;	/* early_queued stays: one worker at a time */
-	if (oo->early <= 0 || n <= oo->early_sent) {
-		oo->early_queued = false;
-		return;
-	}
-	if (object_vars(c, id, &ov) != 0 || object_key(&ov, key, sizeof(key), err, sizeof(err)) != 0) {
-		oo->early = -1;
-		oo->early_queued = false;
-		return;
-	}
-	for (size_t i = 0; i < ov.f->nsinks; i++) {
+	while ((rc = early_next(c, id, &k, sha)) == 0)
+		;		/* hashed one: the next may be ours to send */
+	if (rc < 0)
+		return;		/* closed, stopped, or another worker's turn */
+	e = early_find(c, id);	/* kept while it has a sender */
+	if (object_vars(c, id, &ov) != 0 || object_key(&ov, key, sizeof(key), err, sizeof(err)) != 0)
+		sent = false;
+	for (size_t i = 0; sent && i < ov.f->nsinks; i++) {
 		struct sink_slot *s = sink_slot_find(c, ov.f->sinks[i]);
 
-		if (s && s->sink->ops->put_early &&
-		    early_send(c, io, id, s, ov.f->name, key, ov.rel, n) != 0 && (oo = open_obj_find(c, id)))
-			oo->early = -1;
+		if (s && s->sink->ops->put_early)
+			sent = early_send(c, io, id, s, ov.f->name, key, ov.rel, k, sha, &e->sent) == 0;
 	}
-	oo = open_obj_find(c, id);
-	if (!oo)
-		return;
-	oo->early_sent = n;
-	oo->early_queued = false;
-	early_note(c, oo, oo->size);	/* more came meanwhile */
+	if (sent)
+		e->sent++;
+	if (early_release(c, id, k, sent))
+		early_done(c, id);
+	pthread_cond_broadcast(&c->work_cond);	/* a delivery waiting for it */
 }
 
 /* Fills J from the database: the object, its key for J's sink, parts, meta. */

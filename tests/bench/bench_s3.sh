@@ -4,7 +4,7 @@
 # in one run.  BENCH_S3_MIB scales the big file (default 1024).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-FLOWFS=$PWD/flowfs FLOWCTL=$PWD/flowctl
+FLOWFS=${FLOWFS:-$PWD/flowfs} FLOWCTL=${FLOWCTL:-$PWD/flowctl}	# FLOWFS=: another build, side by side
 MIB=${BENCH_S3_MIB:-1024}
 S3RVER=tests/node_modules/s3rver/bin/s3rver.js
 [ -f "$S3RVER" ] || { echo "bench_s3: run 'npm ci --prefix tests' first"; exit 1; }

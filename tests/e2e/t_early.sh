@@ -17,7 +17,7 @@ early_case() {
 }
 # writer FILE: a python writer driven by commands on fd 7 (a fifo):
 # "w N" appends N MiB of the pattern, "r OFF" rewrites 1 MiB at OFF MiB,
-# "c" closes; it answers each on fd 8.
+# "t N" truncates to N MiB, "c" closes; it answers each on fd 8.
 writer_start() {
 	rm -f "$D/cmd" "$D/ack"; mkfifo "$D/cmd" "$D/ack"
 	python3 - "$1" "$D/cmd" "$D/ack" "$D/want" <<'PY' &
@@ -38,6 +38,9 @@ for line in cin:
         block = os.urandom(1 << 20)
         f.seek(off); f.write(block); f.seek(0, 2)
         w.seek(off); w.write(block); w.seek(0, 2)
+    elif op[0] == "t":
+        f.truncate(int(op[1]) << 20); f.seek(0, 2)
+        w.truncate(int(op[1]) << 20); w.seek(0, 2)
     elif op[0] == "c":
         f.close(); w.close()
     cout.write("done\n"); cout.flush()
@@ -50,6 +53,9 @@ PY
 wcmd() { echo "$*" >&7; read -r _ <&8; }
 writer_end() { exec 7>&- 8<&-; wait "$WPID" 2>/dev/null; }
 early_sent() { grep -c "$1: [0-9]* parts sent while it is written" "$D/log"; }
+# same_sha FILE WANT: the hash flowfs recorded for FILE (its parts hashed
+# while written, the rest at the close) is WANT's
+same_sha() { [ "$(getfattr --only-values -n user.flowfs.sha256 "$1" 2>/dev/null)" = "$(sha256sum < "$2" | cut -c1-64)" ]; }
 
 # --- parts go while the file is written; the object only after the close
 early_case written
@@ -65,9 +71,9 @@ writer_end
 "$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
 final_parts=$(grep -c 'written/web/big.bin: part [0-9]* of 7 sent' "$D/log")
 if s3get written/web/big.bin | cmp -s - "$D/want" && [ "$sent_before_close" -ge 1 ] && [ "$visible_early" = no ] &&
-   [ "$final_parts" -le 3 ]; then
+   [ "$final_parts" -le 3 ] && same_sha "$D/mnt/web/big.bin" "$D/want"; then
 	ok early_parts_sent_while_written
-else fail early_parts_sent_while_written "identical=$(s3get written/web/big.bin | cmp -s - "$D/want" && echo yes || echo no), 4 parts before close: $sent_before_close, visible before close: $visible_early, parts sent after close: $final_parts of 7"; fi
+else fail early_parts_sent_while_written "identical=$(s3get written/web/big.bin | cmp -s - "$D/want" && echo yes || echo no), 4 parts before close: $sent_before_close, visible before close: $visible_early, parts sent after close: $final_parts of 7, sha256 right: $(same_sha "$D/mnt/web/big.bin" "$D/want" && echo yes || echo no)"; fi
 # cp of a big file: identical, most parts on their way before cp returns
 head -c $((64 << 20)) /dev/urandom > "$D/cp.bin"
 cp "$D/cp.bin" "$D/mnt/web/cp.bin"
@@ -75,8 +81,8 @@ cp "$D/cp.bin" "$D/mnt/web/cp.bin"
 # each of its 13 parts is sent once, early or after the close, never twice
 sends=$(grep -c 'written/web/cp.bin: part [0-9]* of [0-9]* sent' "$D/log")
 s3get written/web/cp.bin | cmp -s - "$D/cp.bin" && [ "$(early_sent written/web/cp.bin)" -ge 1 ] && [ "$sends" = 13 ] &&
-	ok early_cp_identical_each_part_once ||
-	fail early_cp_identical_each_part_once "identical=$(s3get written/web/cp.bin | cmp -s - "$D/cp.bin" && echo yes || echo no), early batches $(early_sent written/web/cp.bin), $sends part sends for 13 parts"
+	same_sha "$D/mnt/web/cp.bin" "$D/cp.bin" && ok early_cp_identical_each_part_once ||
+	fail early_cp_identical_each_part_once "identical=$(s3get written/web/cp.bin | cmp -s - "$D/cp.bin" && echo yes || echo no), early batches $(early_sent written/web/cp.bin), $sends part sends for 13 parts, sha256 right: $(same_sha "$D/mnt/web/cp.bin" "$D/cp.bin" && echo yes || echo no)"
 fs_umount "$D/mnt"
 
 # --- a part rewritten after it was sent is sent again under its number
@@ -91,7 +97,25 @@ wcmd c
 writer_end
 "$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
 s3get rewrite/web/r.bin | cmp -s - "$D/want" && grep -q 'rewrite/web/r.bin: part 1 of 4 sent' "$D/log" &&
-	ok early_rewritten_part_sent_again || fail early_rewritten_part_sent_again "$(s3get rewrite/web/r.bin | cmp - "$D/want" 2>&1)"
+	same_sha "$D/mnt/web/r.bin" "$D/want" &&
+	ok early_rewritten_part_sent_again || fail early_rewritten_part_sent_again "$(s3get rewrite/web/r.bin | cmp - "$D/want" 2>&1), sha256 right: $(same_sha "$D/mnt/web/r.bin" "$D/want" && echo yes || echo no)"
+fs_umount "$D/mnt"
+
+# --- truncated below what was sent, then written on: the parts cut off
+# and written again are sent again, the hash is the file's
+early_case truncate
+fs_mount "$D/flowfs.ini" "$D/mnt"
+writer_start "$D/mnt/web/t.bin"
+wcmd w 16
+wait_for 20 sh -c "grep -q 'truncate/web/t.bin: 3 parts sent while it is written' '$D/log'"
+wcmd t 7	# inside part 1, already sent
+wcmd w 10
+wcmd c
+writer_end
+"$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
+s3get truncate/web/t.bin | cmp -s - "$D/want" && grep -q 'truncate/web/t.bin: part 2 of 4 sent' "$D/log" &&
+	same_sha "$D/mnt/web/t.bin" "$D/want" && ok early_truncated_below_sent ||
+	fail early_truncated_below_sent "$(s3get truncate/web/t.bin | cmp - "$D/want" 2>&1), sha256 right: $(same_sha "$D/mnt/web/t.bin" "$D/want" && echo yes || echo no)"
 fs_umount "$D/mnt"
 
 # --- a rename during the upload: delivered under the new name only
