@@ -876,6 +876,7 @@ void *timer_main(void *arg)
 			pthread_cond_broadcast(&c->work_cond);
 			pthread_mutex_unlock(&c->lock);
 			streams_rotate(c, NULL, true);	/* chunks `rotate` old */
+			spare_fill(c, SPARE_BATCH);
 			pthread_mutex_lock(&c->lock);
 			if (c->tails_kept) {
 				unsigned seen = c->tails_kept;
