@@ -158,6 +158,7 @@ struct cache {
 	uint64_t spares[SPARE_MAX];	/* names of the files in sparedir */
 	unsigned nspare, spare_making;	/* in spares; being made by spare_fill() */
 	uint64_t spare_next;		/* the next name */
+	double spare_taken;		/* when the last one was taken */
 	int lock_fd;			/* flock'ed spool/flowfs.lock */
 	uint64_t spool_max, part_size, retry_max, drain_timeout;
 	int nworkers;
@@ -269,6 +270,8 @@ int spare_init(struct cache *c);	/* after the spool lock: keeps what a last moun
 void spare_free(struct cache *c);	/* NULL-safe; leaves the files for the next mount */
 /* Renames a spare file to PATH; false if none is left (then create PATH). */
 bool spare_take(struct cache *c, const char *path);
+/* No spare taken in the second before NOW: the time to make more. */
+bool spare_idle(struct cache *c, double now);
 /* Makes up to MOST spare files (c->lock not held); how many it made. */
 unsigned spare_fill(struct cache *c, unsigned most);
 void ts_iso(double t, char *out, size_t outlen);	/* "2026-11-22T14:00:00.123456Z" */

@@ -5,9 +5,10 @@
  * journal skips (and reads the inode of) every inode freed in the last
  * half minute: in a directory of a busy file system that is up to 0.4 ms
  * a file, paid under c->lock by every upload's create.  So the timer keeps
- * up to SPARE_MAX empty files in SPOOL/spare, made outside any lock, and a
- * new upload's data file is one of them renamed into SPOOL/data (20 us);
- * when none is left the data file is created as before.
+ * up to SPARE_MAX empty files in SPOOL/spare, made outside any lock while
+ * the spool is idle (nothing created for a second, nothing packed or
+ * sent), and a new upload's data file is one of them renamed into
+ * SPOOL/data (20 us); when none is left it is created as before.
  *
  * A spare file is empty and no row names it: a crash leaves the pool to
  * the next mount, which keeps the empty ones and removes anything else.
@@ -100,9 +101,20 @@ bool spare_take(struct cache *c, const char *path)
 		return false;
 	}
 	n = c->spares[--c->nspare];
+	c->spare_taken = now_real();
 	pthread_mutex_unlock(&c->spare_lock);
 	spare_path(c, n, from, sizeof(from));
 	return rename(from, path) == 0;
+}
+
+bool spare_idle(struct cache *c, double now)
+{
+	bool idle;
+
+	pthread_mutex_lock(&c->spare_lock);
+	idle = now - c->spare_taken >= 1.0;
+	pthread_mutex_unlock(&c->spare_lock);
+	return idle;
 }
 
 unsigned spare_fill(struct cache *c, unsigned most)

@@ -168,6 +168,7 @@ static void spare_files_become_data_files(void)
 	CHECK(access(path, F_OK) != 0 && c->nspare == 1);
 	CHECK(put_file(c, "/f1/spare2", "de", 2, false, &g) == 0);
 	CHECK(c->nspare == 0);
+	CHECK(!spare_idle(c, now_real()) && spare_idle(c, now_real() + 1.5));	/* one just taken */
 	cache_release(g);
 	CHECK(put_file(c, "/f1/created", "fgh", 3, true, NULL) == 0);	/* none left */
 	CHECK(cache_open(c, "/f1/created", O_RDONLY, &g) == 0);
@@ -187,6 +188,10 @@ static void spare_files_become_data_files(void)
 	CHECK(cache_new(&c, cfg, err, sizeof(err)) == 0);
 	CHECK(c->nspare == 2);
 	CHECK(access(path, F_OK) != 0);
+	CHECK(cache_start(c) == 0);	/* an idle spool: the timer makes more */
+	for (int i = 0; i < 100 && c->nspare <= 2; i++)
+		usleep(50000);
+	CHECK(c->nspare > 2);
 	cache_free(c);
 	cfg_free(cfg);
 }
