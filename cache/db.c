@@ -65,7 +65,9 @@ static const char schema[] =
 	"  attempts INT NOT NULL DEFAULT 0, next_try REAL NOT NULL DEFAULT 0,"
 	"  last_error TEXT, key TEXT, done REAL, upload_id TEXT, early_rel TEXT,"
 	"  PRIMARY KEY(object, sink));"
-	"CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, next_try);"
+	/* the queue in claim order: a claim reads its first rows, not all queued */
+	"DROP INDEX IF EXISTS deliveries_state;"
+	"CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries(state, next_try, object);"
 	"CREATE TABLE IF NOT EXISTS part_ids("
 	"  object INT NOT NULL, sink TEXT NOT NULL, idx INT NOT NULL, part_id TEXT NOT NULL, sha256 TEXT,"
 	"  PRIMARY KEY(object, sink, idx));"

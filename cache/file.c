@@ -101,6 +101,7 @@ static int obj_new(struct cache *c, const struct cpath *p, mode_t mode, uid_t ui
 		return rc;
 	id = sqlite3_last_insert_rowid(c->db);
 	cache_data_path(c, id, path, sizeof(path));
+	spare_take(c, path);	/* else the open creates it */
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = -errno;

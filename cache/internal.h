@@ -184,11 +184,21 @@ struct sink_slot {			/* a configured sink and its running stats */
 	double failing_since;		/* its first failure since its last success (health) */
 };
 
+/* spare.c: empty files made ahead for new uploads' data files */
+#define SPARE_MAX 1024			/* files kept in SPOOL/spare */
+#define SPARE_BATCH 256			/* made per timer tick at most */
+
 struct cache {
 	const struct cfg *cfg;
 	char *spool;			/* absolute spool directory */
 	char *datadir;			/* spool/data */
 	char *taildir;			/* spool/tails: writers' unterminated lines */
+	char *sparedir;			/* spool/spare: empty files for new uploads (spare.c) */
+	pthread_mutex_t spare_lock;	/* guards the spare fields below */
+	uint64_t spares[SPARE_MAX];	/* names of the files in sparedir */
+	unsigned nspare, spare_making;	/* in spares; being made by spare_fill() */
+	uint64_t spare_next;		/* the next name */
+	double spare_taken;		/* when the last one was taken */
 	int lock_fd;			/* flock'ed spool/flowfs.lock */
 	uint64_t spool_max, part_size, retry_max, drain_timeout;
 	int nworkers;
@@ -303,6 +313,16 @@ int key_error(const struct cfg *cfg, const struct cfg_section *sec, const char *
 #define DATA_PACKED	2u
 #define DATA_ALL	(DATA_RAW | DATA_PACKED)
 void cache_unlink_data(struct cache *c, int64_t id, unsigned forms);
+
+/* spare.c */
+int spare_init(struct cache *c);	/* after the spool lock: keeps what a last mount left */
+void spare_free(struct cache *c);	/* NULL-safe; leaves the files for the next mount */
+/* Renames a spare file to PATH; false if none is left (then create PATH). */
+bool spare_take(struct cache *c, const char *path);
+/* No spare taken in the second before NOW: the time to make more. */
+bool spare_idle(struct cache *c, double now);
+/* Makes up to MOST spare files (c->lock not held); how many it made. */
+unsigned spare_fill(struct cache *c, unsigned most);
 void ts_iso(double t, char *out, size_t outlen);	/* "2026-11-22T14:00:00.123456Z" */
 
 /* ERR = "FILE:LINE: [SECTION] KEY: MSG" for KEY of SEC (or the line of the

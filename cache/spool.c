@@ -724,6 +724,12 @@ int cache_new(struct cache **out, const struct cfg *cfg, char *err, size_t errle
 	rc = spool_lock(c, err, errlen);
 	if (rc)
 		goto out_free;
+	rc = spare_init(c);
+	if (rc) {
+		snprintf(err, errlen, "[flowfs] spool: cannot use %s/spare: %s", c->spool,
+			 strerror_r(-rc, dbpath, sizeof(dbpath)));
+		goto out_free;
+	}
 	rc = transforms_load(c, err, errlen);
 	if (rc)
 		goto out_free;
@@ -890,6 +896,7 @@ void cache_free(struct cache *c)
 	free(c->seal_retry);
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
+	spare_free(c);
 	free(c->datadir);
 	free(c->taildir);
 	free(c->stepdir);

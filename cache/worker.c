@@ -892,6 +892,7 @@ void *timer_main(void *arg)
 {
 	struct cache *c = arg;
 	double last = 0, pruned = 0;
+	bool idle;
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
@@ -912,8 +913,13 @@ void *timer_main(void *arg)
 			expire_listing(c);
 			readside_tick(c);
 			pthread_cond_broadcast(&c->work_cond);
+			/* spares are made while nothing is packed or sent, so that
+			 * refilling does not slow the burst that emptied them */
+			idle = c->pack_n == 0 && !c->packing && c->inflight == 0;
 			pthread_mutex_unlock(&c->lock);
 			streams_rotate(c, NULL, true);	/* chunks `rotate` old */
+			if (idle && spare_idle(c, now))
+				spare_fill(c, SPARE_BATCH);
 			pthread_mutex_lock(&c->lock);
 			if (c->tails_kept) {
 				unsigned seen = c->tails_kept;

@@ -145,6 +145,57 @@ static void hidden_held_until_rename(void)
 	cfg_free(cfg);
 }
 
+/* A new upload's data file is a spare file made ahead, renamed; with
+ * none left it is created.  A mount keeps the empty spares a last one
+ * left and removes anything else there. */
+static void spare_files_become_data_files(void)
+{
+	struct cfg *cfg = load("");
+	struct cache *c;
+	struct cache_file *f, *g;
+	char err[512], path[600];
+	struct stat sp, st;
+	int fd;
+
+	snprintf(path, sizeof(path), "rm -rf %s/spool", tmp);	/* no spares yet */
+	CHECK(system(path) == 0);
+	CHECK(cfg && cache_new(&c, cfg, err, sizeof(err)) == 0);
+	CHECK(spare_fill(c, 2) == 2 && c->nspare == 2);
+	snprintf(path, sizeof(path), "%s/%llu", c->sparedir, (unsigned long long)c->spares[1]);
+	CHECK(stat(path, &sp) == 0);
+	CHECK(put_file(c, "/f1/spare1", "abc", 3, false, &f) == 0);
+	CHECK(fstat(f->fd, &st) == 0 && st.st_ino == sp.st_ino && st.st_size == 3);
+	CHECK(access(path, F_OK) != 0 && c->nspare == 1);
+	CHECK(put_file(c, "/f1/spare2", "de", 2, false, &g) == 0);
+	CHECK(c->nspare == 0);
+	CHECK(!spare_idle(c, now_real()) && spare_idle(c, now_real() + 1.5));	/* one just taken */
+	cache_release(g);
+	CHECK(put_file(c, "/f1/created", "fgh", 3, true, NULL) == 0);	/* none left */
+	CHECK(cache_open(c, "/f1/created", O_RDONLY, &g) == 0);
+	memset(err, 0, sizeof(err));
+	CHECK(cache_read(g, err, sizeof(err) - 1, 0) == 3);
+	CHECK_STR(err, "fgh");
+	cache_release(g);
+	cache_release(f);
+	CHECK(spare_fill(c, 3) == 3);
+	snprintf(path, sizeof(path), "%s/%llu", c->sparedir, (unsigned long long)c->spares[0]);
+	CHECK((fd = open(path, O_WRONLY)) >= 0 && write(fd, "x", 1) == 1);	/* not empty */
+	close(fd);
+	snprintf(path, sizeof(path), "%s/junk", c->sparedir);
+	CHECK((fd = open(path, O_WRONLY | O_CREAT, 0600)) >= 0);
+	close(fd);
+	cache_free(c);
+	CHECK(cache_new(&c, cfg, err, sizeof(err)) == 0);
+	CHECK(c->nspare == 2);
+	CHECK(access(path, F_OK) != 0);
+	CHECK(cache_start(c) == 0);	/* an idle spool: the timer makes more */
+	for (int i = 0; i < 100 && c->nspare <= 2; i++)
+		usleep(50000);
+	CHECK(c->nspare > 2);
+	cache_free(c);
+	cfg_free(cfg);
+}
+
 static void unlink_cancels(void)
 {
 	struct cfg *cfg = load("");
@@ -360,6 +411,7 @@ int main(void)
 	RUN(seal_split_hash);
 	RUN(hidden_held_until_rename);
 	RUN(unlink_cancels);
+	RUN(spare_files_become_data_files);
 	RUN(full_spool_enospc);
 	RUN(restart_recovery);
 	RUN(restart_settles_queued);

@@ -113,6 +113,52 @@ static void maxlines_counts_lines(void)
 	cfg_free(cfg);
 }
 
+/* One write of many lines is cut at the last line that fits; a writer's
+ * last piece without a newline goes whole into the next chunk. */
+static void maxsize_cuts_inside_a_write(void)
+{
+	struct cfg *cfg = load("maxsize = 10");
+	struct cache *c;
+	struct cache_file *f;
+	char err[256], got[256];
+	struct stat st;
+
+	CHECK(cfg && cache_new(&c, cfg, err, sizeof(err)) == 0);
+	CHECK((f = appender(c, "/s/app.log")));
+	CHECK(cache_fgetattr(f, &st) == 0 && st.st_blksize >= 1 << 20);	/* cat writes 1 MiB */
+	CHECK(put(f, "aaa\nbbb\nccc\n") == 12);	/* 8 fit, then a new chunk */
+	CHECK(put(f, "dddddd") == 6);			/* 4 + 6 fits, but held: no newline */
+	CHECK(put(f, "\neeee") == 5);			/* "dddddd\n" does not fit 10 - 4 */
+	cache_release(f);				/* "eeee" appended as is */
+	chunks(c, got, sizeof(got));
+	CHECK_STR(got, "8,4,7,4");
+	cache_free(c);
+	cfg_free(cfg);
+}
+
+/* Lines counted across one long write: maxlines cuts it exactly. */
+static void maxlines_counts_a_long_write(void)
+{
+	struct cfg *cfg = load("maxlines = 100");
+	struct cache *c;
+	struct cache_file *f;
+	char err[256], got[256], buf[400];
+
+	CHECK(cfg && cache_new(&c, cfg, err, sizeof(err)) == 0);
+	CHECK((f = appender(c, "/s/app.log")));
+	for (int i = 0; i < 150; i++)
+		memcpy(buf + 2 * i, "x\n", 2);
+	CHECK(cache_write(f, buf, 300, 0) == 300);	/* 100 lines sealed, 50 open */
+	CHECK(f->stream->lines == 50);
+	CHECK(cache_write(f, buf, 120, 0) == 120);	/* 50 more fill it, 10 open */
+	CHECK(f->stream->lines == 10);
+	chunks(c, got, sizeof(got));
+	CHECK_STR(got, "200,200,-1");
+	cache_release(f);
+	cache_free(c);
+	cfg_free(cfg);
+}
+
 static void partial_lines_stay_apart(void)
 {
 	struct cfg *cfg = load("maxsize = 1M");
@@ -289,6 +335,8 @@ int main(void)
 	snprintf(ini, sizeof(ini), "%s/test.ini", tmp);
 	RUN(maxsize_cuts_at_lines);
 	RUN(maxlines_counts_lines);
+	RUN(maxsize_cuts_inside_a_write);
+	RUN(maxlines_counts_a_long_write);
 	RUN(partial_lines_stay_apart);
 	RUN(rotate_by_age_without_writes);
 	RUN(crash_keeps_whole_lines);
