@@ -278,7 +278,8 @@ int db_end(struct cache *c, int rc);
  * so that the next write starts the WAL over (in the room it already
  * has) instead of growing it: what a full disk leaves to try. */
 bool db_wal_restartable(struct cache *c);
-int db_errno(struct cache *c, int rc);	/* SQLITE_FULL -> -ENOSPC, else -EIO, logged */
+int db_errno(struct cache *c, int rc);
+extern const char claim_sql[];	/* worker.c: a worker's next delivery */	/* SQLITE_FULL -> -ENOSPC, else -EIO, logged */
 
 /* spool.c */
 double now_real(void);

@@ -485,6 +485,16 @@ static int mark_inflight(struct cache *c, const struct job *j)
 		       "it", j->id, j->sink);
 }
 
+/* The next due delivery whose key no other is sending: read in the order
+ * of the deliveries_queue index, never sorted (test_spool checks the plan). */
+const char claim_sql[] =
+	"SELECT d.object, d.sink, d.attempts FROM deliveries d JOIN objects o ON o.id = d.object "
+	"WHERE d.state = 'queued' AND d.next_try <= ?1 AND NOT EXISTS ("
+	"  SELECT 1 FROM deliveries d2 JOIN objects o2 ON o2.id = d2.object "
+	"  WHERE d2.state IN ('inflight', 'sending') AND d2.sink = d.sink AND o2.flow = o.flow "
+	"  AND o2.dir = o.dir AND o2.name = o.name) "
+	"ORDER BY d.next_try, d.object LIMIT 1";
+
 /* Claims the next due delivery into J; false if there is none.  Lock held. */
 static bool claim(struct cache *c, struct job *j, double *next)
 {
@@ -493,12 +503,7 @@ static bool claim(struct cache *c, struct job *j, double *next)
 	bool found = false;
 	int rc;
 
-	st = db_stmt(c, "SELECT d.object, d.sink, d.attempts FROM deliveries d JOIN objects o ON o.id = d.object "
-		     "WHERE d.state = 'queued' AND d.next_try <= ?1 AND NOT EXISTS ("
-		     "  SELECT 1 FROM deliveries d2 JOIN objects o2 ON o2.id = d2.object "
-		     "  WHERE d2.state IN ('inflight', 'sending') AND d2.sink = d.sink AND o2.flow = o.flow "
-		     "  AND o2.dir = o.dir AND o2.name = o.name) "
-		     "ORDER BY d.next_try, d.object LIMIT 1", "d", now);
+	st = db_stmt(c, claim_sql, "d", now);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		j->id = sqlite3_column_int64(st, 0);
 		snprintf(j->sink, sizeof(j->sink), "%s", sqlite3_column_text(st, 1));

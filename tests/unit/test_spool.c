@@ -355,6 +355,31 @@ static void restart_settles_queued(void)
 	cfg_free(cfg);
 }
 
+/* A claim reads the due rows in the order of deliveries_queue: no sort of
+ * every queued row under the lock (1.6 ms a claim with 1,000 queued). */
+static void claim_reads_the_index_in_order(void)
+{
+	struct cfg *cfg = load("");
+	struct cache *c;
+	sqlite3_stmt *st;
+	char err[512] = "", plan[2048] = "", sql[1200];
+	size_t n = 0;
+
+	CHECK(cfg && cache_new(&c, cfg, err, sizeof(err)) == 0);
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", claim_sql);
+	CHECK(sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) == SQLITE_OK);
+	sqlite3_bind_double(st, 1, 1.0);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		n += (size_t)snprintf(plan + n, sizeof(plan) - n, "%s; ", sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	CHECK(strstr(plan, "deliveries_queue") != NULL);
+	CHECK(strstr(plan, "TEMP B-TREE") == NULL);
+	if (strstr(plan, "TEMP B-TREE") || !strstr(plan, "deliveries_queue"))
+		printf("# plan: %s\n", plan);
+	cache_free(c);
+	cfg_free(cfg);
+}
+
 static void second_spool_user_refused(void)
 {
 	struct cfg *cfg = load("");
@@ -416,6 +441,7 @@ int main(void)
 	RUN(restart_recovery);
 	RUN(restart_settles_queued);
 	RUN(second_spool_user_refused);
+	RUN(claim_reads_the_index_in_order);
 	RUN(flow_perm_keys);
 	RUN(delivered_reads_back_then_reclaimed);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
