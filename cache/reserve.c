@@ -139,6 +139,17 @@ uint64_t spool_reclaimable(struct cache *c)
 	return n > 0 ? (uint64_t)n : 0;
 }
 
+/* obj_unlist(), once more if the db was full and the WAL can start over
+ * in the room it has. */
+static int unlist_roomy(struct cache *c, int64_t id)
+{
+	int rc = obj_unlist(c, id);
+
+	if (rc == -ENOSPC && db_wal_restartable(c))
+		rc = obj_unlist(c, id);
+	return rc;
+}
+
 uint64_t spool_reclaim(struct cache *c, uint64_t need)
 {
 	uint64_t freed = 0;
@@ -160,14 +171,12 @@ uint64_t spool_reclaim(struct cache *c, uint64_t need)
 			break;
 		if (id == c->unlist_refused) {
 			/* its data went already, its row was refused: once more */
-			if (obj_unlist(c, id) != 0 && !(db_wal_restartable(c) && obj_unlist(c, id) == 0))
+			if (unlist_roomy(c, id) != 0)
 				break;	/* only the db can go on now */
 			c->unlist_refused = 0;
 			continue;
 		}
-		rc = obj_unlist(c, id);
-		if (rc == -ENOSPC && db_wal_restartable(c))
-			rc = obj_unlist(c, id);	/* the WAL starts over in the room it has */
+		rc = unlist_roomy(c, id);
 		if (rc == -ENOSPC) {
 			/* too full even to record that: its data goes first (it
 			 * was delivered), then the row, with the room that made */

@@ -44,6 +44,8 @@
 
 #define PARTIAL_MAX (8u << 20)	/* an unterminated line longer than this is appended as is */
 
+static void tail_abandon(struct cache_file *f);
+
 struct tail_head {			/* starts a file of SPOOL/tails */
 	char magic[8];			/* TAIL_MAGIC */
 	int64_t stream;			/* streams.id */
@@ -141,9 +143,7 @@ void streams_free(struct cache *c)
 		if (s->fd >= 0)
 			close(s->fd);
 		if (s->wbf) {
-			if (s->wbf->tail_fd >= 0)
-				close(s->wbf->tail_fd);	/* the next mount appends it */
-			free(s->wbf->tail_path);
+			tail_abandon(s->wbf);	/* the next mount appends what it holds */
 			free(s->wbf->partial);
 			free(s->wbf);
 		}
@@ -195,23 +195,30 @@ void stream_stat(const struct stream *s, struct stat *st)
 	st->st_atim = st->st_mtim;
 }
 
-int stream_handle(struct cache *c, struct stream *s, int flags, struct cache_file **out)
+/* A handle on stream S with no data file and no tail file yet. */
+static struct cache_file *writer_new(struct cache *c, struct stream *s, bool writable)
 {
 	struct cache_file *f = calloc(1, sizeof(*f));
+
+	if (f) {
+		f->c = c;
+		f->stream = s;
+		f->fd = -1;
+		f->tail_fd = -1;
+		f->writable = writable;
+	}
+	return f;
+}
+
+int stream_handle(struct cache *c, struct stream *s, int flags, struct cache_file **out)
+{
+	struct cache_file *f = writer_new(c, s, (flags & O_ACCMODE) != O_RDONLY);
 	int64_t chunk = __atomic_load_n(&s->chunk, __ATOMIC_ACQUIRE);
+	struct flow *fl = flow_by_id(c, s->flow_id);	/* c->lock held */
 
 	if (!f)
 		return -ENOMEM;
-	f->c = c;
-	f->stream = s;
-	f->fd = -1;
-	f->tail_fd = -1;
-	f->writable = (flags & O_ACCMODE) != O_RDONLY;
-	{
-		struct flow *fl = flow_by_id(c, s->flow_id);	/* c->lock held */
-
-		s->wb = c->writeback && fl && fl->close_durable;
-	}
+	s->wb = c->writeback && fl && fl->close_durable;
 	if (s->wb && f->writable && (flags & O_TRUNC))
 		stream_truncated(f, 0);	/* the kernel's file starts over at 0 */
 	if (s->wb && f->writable && (flags & O_APPEND)) {
@@ -712,13 +719,8 @@ static int wb_store(struct stream *s)
 
 static struct cache_file *wb_writer(struct cache *c, struct stream *s)
 {
-	if (!s->wbf && (s->wbf = calloc(1, sizeof(*s->wbf))) != NULL) {
-		s->wbf->c = c;
-		s->wbf->stream = s;
-		s->wbf->fd = -1;
-		s->wbf->tail_fd = -1;
-		s->wbf->writable = true;
-	}
+	if (!s->wbf)
+		s->wbf = writer_new(c, s, true);
 	return s->wbf;
 }
 
@@ -761,6 +763,8 @@ ssize_t stream_write_back(struct cache_file *f, const char *buf, size_t size, of
 		if (n >= 0 && (size_t)n < k)
 			n = -ENOSPC;
 		if (n < 0) {
+			char eb[128];
+
 			/* these bytes are lost (the kernel tells the writer at its close):
 			 * the line they cut is dropped whole */
 			if (s->wbf) {
@@ -769,8 +773,6 @@ ssize_t stream_write_back(struct cache_file *f, const char *buf, size_t size, of
 					log_err("stream", "%s: cannot empty its tail file: %m", s->name);
 			}
 			s->wb_resync = buf[size - 1] != '\n';
-			char eb[128];
-
 			log_err("stream", "%s: %zu bytes from the page cache cannot be stored: %s; "
 				"their lines are dropped and the writer's close or fsync fails",
 				s->name, k, log_errstr((int)n, eb, sizeof(eb)));

@@ -82,8 +82,9 @@ static int resume_save_part(struct sink_resume *r, size_t idx, const char *part_
 	return rc;
 }
 
-/* What earlier attempts saved of a multipart upload; lock held. */
-static int job_resume(struct cache *c, struct job *j)
+/* What earlier attempts saved of a multipart upload: its id and, with
+ * PARTS, the ids of the parts it holds; lock held. */
+static int job_resume(struct cache *c, struct job *j, bool parts)
 {
 	struct job_resume *jr = &j->res;
 	sqlite3_stmt *st;
@@ -101,7 +102,8 @@ static int job_resume(struct cache *c, struct job *j)
 		jr->upload_id = strdup((const char *)sqlite3_column_text(st, 0));
 	if (st)
 		sqlite3_reset(st);
-	st = db_stmt(c, "SELECT idx, part_id, sha256 FROM part_ids WHERE object = ? AND sink = ?", "it",
+	st = !parts ? NULL :
+	     db_stmt(c, "SELECT idx, part_id, sha256 FROM part_ids WHERE object = ? AND sink = ?", "it",
 		     j->id, j->sink);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		int64_t idx = sqlite3_column_int64(st, 0);
@@ -317,26 +319,7 @@ static void early_done(struct cache *c, int64_t id)
 /* What an earlier part saved of the upload of J: its id.  Lock held. */
 static int early_resume(struct cache *c, struct job *j)
 {
-	struct job_resume *jr = &j->res;
-	sqlite3_stmt *st;
-
-	jr->c = c;
-	jr->j = j;
-	jr->r.arg = jr;
-	jr->r.save_upload = resume_save_upload;
-	jr->r.save_part = resume_save_part;
-	jr->part_ids = calloc(j->o.nparts, sizeof(*jr->part_ids));	/* the parts before: o.early_from */
-	if (!jr->part_ids)
-		return -ENOMEM;
-	st = db_stmt(c, "SELECT upload_id FROM deliveries WHERE object = ? AND sink = ?", "it", j->id, j->sink);
-	if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		jr->upload_id = strdup((const char *)sqlite3_column_text(st, 0));
-	if (st)
-		sqlite3_reset(st);
-	jr->r.upload_id = jr->upload_id;
-	jr->r.part_ids = (const char *const *)jr->part_ids;
-	j->o.resume = &jr->r;
-	return 0;
+	return job_resume(c, j, false);	/* the parts before o.early_from are not asked for */
 }
 
 /* Sends part K (hashed: SHA) of object ID to sink SLOT (KEY without the
@@ -473,7 +456,7 @@ static int job_load(struct cache *c, struct job *j, char *err, size_t errlen)
 	if (rc == 0)
 		rc = job_meta(c, j);
 	if (rc == 0)
-		rc = job_resume(c, j);
+		rc = job_resume(c, j, true);
 	if (rc)
 		snprintf(err, errlen, "object %lld: cannot read its parts from the spool", (long long)j->id);
 	return rc;
@@ -607,11 +590,6 @@ static int record_once(struct cache *c, const struct outcome *o)
 	return rc;	/* kept and written again: the same rows, the same end */
 }
 
-static int record(struct cache *c, const struct outcome *o)
-{
-	return RESERVE_RETRY(c, record_once(c, o));	/* recording frees space */
-}
-
 /* Writes the first outcomes of c->unrecorded in one transaction, each in a
  * savepoint of its own, up to the first the db refuses: on a full disk
  * they share their pages (one delivery_log leaf, one deliveries leaf)
@@ -647,23 +625,29 @@ static int record_batch(struct cache *c)
 	return n ? n : (rc ? rc : -EIO);
 }
 
-/* The timer's turn: outcomes the db refused before, or kept while the
- * reserve was given up; lock held. */
+/* Writes the outcomes of c->unrecorded (recording frees space: the
+ * reserve may go to it); what the db refuses waits for the timer, which
+ * calls this every second.  Lock held. */
 static void record_again(struct cache *c)
 {
+	const struct outcome *h = c->unrecorded;
 	int n;
 
-	if (!c->unrecorded)
+	if (!h)
 		return;
 	n = RESERVE_RETRY(c, record_batch(c));
-	if (n < 0) {
+	if (n < 0 && !c->unrecorded_logged && !c->space_low) {
+		log_err("spool", "cannot record the outcome of %s for sink %s: kept, written again "
+			"every second", h->key ? h->key : "an object", h->sink);
+		c->unrecorded_logged = true;
+	} else if (n < 0) {
 		char eb[128];
 
 		log_debug("spool", "the outcome of %s for sink %s: still refused (%s)",
-			  c->unrecorded->key ? c->unrecorded->key : "an object", c->unrecorded->sink,
-			  log_errstr(n, eb, sizeof(eb)));
-		return;		/* still refused: they wait, in order */
+			  h->key ? h->key : "an object", h->sink, log_errstr(n, eb, sizeof(eb)));
 	}
+	if (n < 0)
+		return;		/* still refused: they wait, in order */
 	while (n-- > 0) {
 		struct outcome *o = c->unrecorded;
 
@@ -690,8 +674,8 @@ void outcomes_free(struct cache *c)
 }
 
 /* Keeps a copy of O in c->unrecorded, after the older ones (their order is
- * kept), for the timer to write; lock held. */
-static void keep_unrecorded(struct cache *c, const struct outcome *o, bool quiet)
+ * kept); false if out of memory.  Lock held. */
+static bool keep_unrecorded(struct cache *c, const struct outcome *o)
 {
 	struct outcome *k = malloc(sizeof(*k)), **pp = &c->unrecorded;
 
@@ -702,19 +686,13 @@ static void keep_unrecorded(struct cache *c, const struct outcome *o, bool quiet
 		k->err = o->err ? strdup(o->err) : NULL;
 	}
 	if (!k || (o->key && !k->key) || (o->err && !k->err)) {
-		log_err("spool", "out of memory: the outcome of %s is recorded at the next start",
-			o->key ? o->key : "an object");
 		outcome_free(k);
-		return;
-	}
-	if (!c->unrecorded && !c->unrecorded_logged && !quiet) {
-		log_err("spool", "cannot record the outcome of %s for sink %s: kept, written again "
-			"every second", o->key ? o->key : "an object", o->sink);
-		c->unrecorded_logged = true;
+		return false;
 	}
 	while (*pp)
 		pp = &(*pp)->next;
 	*pp = k;
+	return true;
 }
 
 /* Records the outcome of J; lock held. */
@@ -745,13 +723,17 @@ static void finish(struct cache *c, struct job *j, int rc, const char *err, long
 		log_err(mod, "%s: %s; failed permanently (flowctl retry re-queues it)",
 			j->key[0] ? j->key : "?", err);
 	}
-	/* With the reserve given up, the timer writes outcomes in batches: one
-	 * transaction a second, not one each (the WAL may not start over while
-	 * the disk is full, so every page written takes room). */
-	if (c->space_low || c->unrecorded)
-		keep_unrecorded(c, &o, true);	/* not refused: only waiting */
-	else if (record(c, &o) != 0)
-		keep_unrecorded(c, &o, false);
+	/* Every outcome is written from c->unrecorded, in order.  With the
+	 * reserve given up only the timer writes them: one transaction a
+	 * second, not one each (the WAL may not start over while the disk is
+	 * full, so every page written takes room). */
+	if (!keep_unrecorded(c, &o)) {
+		if (RESERVE_RETRY(c, record_once(c, &o)) != 0)
+			log_err("spool", "out of memory: the outcome of %s is recorded at the next "
+				"start", o.key ? o.key : "an object");
+	} else if (!c->space_low) {
+		record_again(c);
+	}
 }
 
 /* What delivered object ID no longer needs: its packed form; a listed

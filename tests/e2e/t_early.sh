@@ -85,38 +85,36 @@ s3get written/web/cp.bin | cmp -s - "$D/cp.bin" && [ "$(early_sent written/web/c
 	fail early_cp_identical_each_part_once "identical=$(s3get written/web/cp.bin | cmp -s - "$D/cp.bin" && echo yes || echo no), early batches $(early_sent written/web/cp.bin), $sends part sends for 13 parts, sha256 right: $(same_sha "$D/mnt/web/cp.bin" "$D/cp.bin" && echo yes || echo no)"
 fs_umount "$D/mnt"
 
-# --- a part rewritten after it was sent is sent again under its number
-early_case rewrite
-fs_mount "$D/flowfs.ini" "$D/mnt"
-writer_start "$D/mnt/web/r.bin"
-wcmd w 16
-wait_for 20 sh -c "grep -q 'rewrite/web/r.bin: 3 parts sent while it is written' '$D/log'"
-wcmd r 1	# inside part 1, already sent
-wcmd w 4
-wcmd c
-writer_end
-"$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
-s3get rewrite/web/r.bin | cmp -s - "$D/want" && grep -q 'rewrite/web/r.bin: part 1 of 4 sent' "$D/log" &&
-	same_sha "$D/mnt/web/r.bin" "$D/want" &&
-	ok early_rewritten_part_sent_again || fail early_rewritten_part_sent_again "$(s3get rewrite/web/r.bin | cmp - "$D/want" 2>&1), sha256 right: $(same_sha "$D/mnt/web/r.bin" "$D/want" && echo yes || echo no)"
-fs_umount "$D/mnt"
+# changed_after_sent CASE FILE CHANGE MIB PART NAME: 16 MiB written and 3
+# parts sent, then CHANGE (a command to the writer) inside part 1, MIB more
+# and the close: the object is the file, part PART of 4 is sent again, and
+# the sha256 is the file's
+changed_after_sent() {
+	local k=$1/web/$2.bin
+	early_case "$1"
+	fs_mount "$D/flowfs.ini" "$D/mnt"
+	writer_start "$D/mnt/web/$2.bin"
+	wcmd w 16
+	wait_for 20 sh -c "grep -q '$k: 3 parts sent while it is written' '$D/log'"
+	wcmd "$3"
+	wcmd w "$4"
+	wcmd c
+	writer_end
+	"$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
+	if s3get "$k" | cmp -s - "$D/want" && grep -q "$k: part $5 of 4 sent" "$D/log" &&
+	   same_sha "$D/mnt/web/$2.bin" "$D/want"; then
+		ok "$6"
+	else
+		fail "$6" "$(s3get "$k" | cmp - "$D/want" 2>&1), sha256 right: $(same_sha "$D/mnt/web/$2.bin" "$D/want" && echo yes || echo no)"
+	fi
+	fs_umount "$D/mnt"
+}
 
+# --- a part rewritten after it was sent is sent again under its number
+changed_after_sent rewrite r "r 1" 4 1 early_rewritten_part_sent_again
 # --- truncated below what was sent, then written on: the parts cut off
 # and written again are sent again, the hash is the file's
-early_case truncate
-fs_mount "$D/flowfs.ini" "$D/mnt"
-writer_start "$D/mnt/web/t.bin"
-wcmd w 16
-wait_for 20 sh -c "grep -q 'truncate/web/t.bin: 3 parts sent while it is written' '$D/log'"
-wcmd t 7	# inside part 1, already sent
-wcmd w 10
-wcmd c
-writer_end
-"$FLOWCTL" sync "$D/mnt" --timeout 60 >/dev/null
-s3get truncate/web/t.bin | cmp -s - "$D/want" && grep -q 'truncate/web/t.bin: part 2 of 4 sent' "$D/log" &&
-	same_sha "$D/mnt/web/t.bin" "$D/want" && ok early_truncated_below_sent ||
-	fail early_truncated_below_sent "$(s3get truncate/web/t.bin | cmp - "$D/want" 2>&1), sha256 right: $(same_sha "$D/mnt/web/t.bin" "$D/want" && echo yes || echo no)"
-fs_umount "$D/mnt"
+changed_after_sent truncate t "t 7" 10 2 early_truncated_below_sent
 
 # --- a rename during the upload: delivered under the new name only
 early_case rename
