@@ -28,6 +28,12 @@
 
 #include "../util/cfg.h"
 
+/* The mode bits flowfs keeps: permissions and sticky, never set-user-ID or
+ * set-group-ID (files here are data to ship, not programs; and with the
+ * kernel's writeback cache flowfs, not the kernel, would have to drop them
+ * on every write by another user). */
+#define CACHE_MODE_BITS 01777
+
 extern const struct cfg_key cache_global_keys[];
 extern const struct cfg_key cache_flow_keys[];
 extern const struct cfg_key cache_transform_keys[];

@@ -96,7 +96,7 @@ static int obj_new(struct cache *c, const struct cpath *p, mode_t mode, uid_t ui
 		return -ENOSPC;
 	rc = db_exec(c, "INSERT INTO objects(flow, dir, name, state, open, mode, uid, gid, mtime, "
 		     "ctime, created) VALUES (?, ?, ?, 'staging', 1, ?, ?, ?, ?, ?, ?)", "tttnnnddd",
-		     p->flow->id, p->dir, p->name, (int)(mode & 07777), (int)uid, (int)gid, now, now, now);
+		     p->flow->id, p->dir, p->name, (int)(mode & CACHE_MODE_BITS), (int)uid, (int)gid, now, now, now);
 	if (rc)
 		return rc;
 	id = sqlite3_last_insert_rowid(c->db);

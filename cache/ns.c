@@ -165,7 +165,7 @@ void obj_stat(struct cache *c, const struct objrow *r, struct stat *st)
 			mtime = c->seal_retry[i].mtime;
 		}
 	}
-	st->st_mode = S_IFREG | (r->mode & 07777);
+	st->st_mode = S_IFREG | (r->mode & CACHE_MODE_BITS);
 	st->st_nlink = 1;
 	st->st_uid = r->uid;
 	st->st_gid = r->gid;
@@ -379,7 +379,7 @@ int cache_mkdir(struct cache *c, const char *path, mode_t mode, uid_t uid, gid_t
 	}
 	rc = db_exec(c, "INSERT INTO dirs(flow, dir, name, mode, uid, gid, mtime) "
 		     "VALUES (?, ?, ?, ?, ?, ?, ?)", "tttnnnd", p.flow->id, p.dir, p.name,
-		     (int)(mode & 07777), (int)uid, (int)gid, now_real());
+		     (int)(mode & CACHE_MODE_BITS), (int)uid, (int)gid, now_real());
 out_unlock:
 	cpath_unlock(c, &p);
 	return rc;
@@ -740,7 +740,7 @@ out_unlock:
 
 int cache_chmod(struct cache *c, const char *path, mode_t mode)
 {
-	return setattr(c, path, ATTR_MODE, mode & 07777, 0, 0);
+	return setattr(c, path, ATTR_MODE, mode & CACHE_MODE_BITS, 0, 0);
 }
 
 int cache_chown(struct cache *c, const char *path, uid_t uid, gid_t gid)

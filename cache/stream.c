@@ -171,16 +171,16 @@ struct stream *stream_find(struct cache *c, const struct cpath *p, bool create, 
 		return NULL;
 	if (db_exec(c, "INSERT INTO streams(flow, dir, name, mode, uid, gid, created, mtime) "
 		    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "tttnnndd", p->flow->id, p->dir, p->name,
-		    (int)(mode & 07777), (int)uid, (int)gid, now, now))
+		    (int)(mode & CACHE_MODE_BITS), (int)uid, (int)gid, now, now))
 		return NULL;
 	return stream_add(c, sqlite3_last_insert_rowid(c->db), p->flow->id, p->dir, p->name,
-			  mode & 07777, uid, gid, now, 0);
+			  mode & CACHE_MODE_BITS, uid, gid, now, 0);
 }
 
 void stream_stat(const struct stream *s, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_mode = S_IFREG | (s->mode & 07777);
+	st->st_mode = S_IFREG | (s->mode & CACHE_MODE_BITS);
 	st->st_nlink = 1;
 	st->st_uid = s->uid;
 	st->st_gid = s->gid;

@@ -222,6 +222,8 @@ static int serve(struct opts *o, struct cache *c)
 	}
 	if (fuse_mount(fuse, o->mountpoint) != 0)
 		goto out_destroy;
+	if (initflags_install(fuse_get_session(fuse)) != 0)
+		goto out_unmount;
 	/* libfuse only handles signals left at their default: a shell starts
 	 * background jobs with SIGINT ignored, and Ctrl-C or kill -INT must
 	 * still unmount.  (SIGHUP ignored by nohup stays ignored.) */

@@ -42,6 +42,12 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 		cache_set_writeback(fs_cache(), true);
 		log_info("flowfs", "the kernel's writeback cache is on: streams of durability = close "
 			 "flows are acknowledged at close and fsync");
+		/* Else the kernel asks for security.capability before every
+		 * cached write: a round trip per write(2) after all. */
+		if (!initflags_ask_killpriv_v2())
+			log_warn("flowfs", "the kernel cannot leave set-id bits to flowfs "
+				 "(FUSE_HANDLE_KILLPRIV_V2): every cached write asks for its "
+				 "security.capability");
 	} else {
 		if (cache_wants_writeback(fs_cache()))
 			log_warn("flowfs", "the kernel offers no writeback cache: durability = close "
