@@ -27,6 +27,7 @@
 #include <lzma.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,10 +447,12 @@ static int xz_file(const struct job *j)
 }
 
 /*
- * libzstd's workers, one per core, on jobs of 4 MiB: with its default (8
- * MiB at level 6) two workers took 59 MiB of RSS here, with 4 MiB 36, at
- * the same speed and size within noise.  A file of one block or less is
- * compressed by the caller alone: no worker to start.
+ * libzstd's workers, one per core, on jobs of 2 MiB.  Measured on 256 MiB
+ * of access logs at level 6 with two workers (tests/bench/compress): its
+ * default of 8 MiB took 59 MiB of RSS; 4 MiB jobs 36 MiB in 2.8 s; 2 MiB
+ * 25 MiB in 3.0-3.3 s; 1 MiB 19 MiB in 3.6 s, sizes within 0.7%.  A file
+ * of one block or less is compressed by the caller alone: no worker to
+ * start.
  */
 static void zst_params(ZSTD_CCtx *z, const struct job *j)
 {
@@ -457,7 +460,7 @@ static void zst_params(ZSTD_CCtx *z, const struct job *j)
 	ZSTD_CCtx_setParameter(z, ZSTD_c_checksumFlag, 1);
 	if (j->threads > 1 && j->size > BLOCK) {
 		ZSTD_CCtx_setParameter(z, ZSTD_c_nbWorkers, j->threads);
-		ZSTD_CCtx_setParameter(z, ZSTD_c_jobSize, 4 << 20);
+		ZSTD_CCtx_setParameter(z, ZSTD_c_jobSize, 2 << 20);
 	}
 }
 
@@ -507,14 +510,36 @@ static const struct compressor {
 
 const char *const compress_kinds[] = { "gz", "xz", "bz2", "zst", NULL };
 
+/* The cores compressions of this process are using.  One compression
+ * takes those left (at least 1): two at once on 2 cores get one each, as
+ * fast in all and with half the buffers (two of libzstd's two-worker
+ * contexts in flight took the daemon from 52 to 80 MiB). */
+static _Atomic int cores_busy;
+
+int compress_cores_take(void)
+{
+	int n = cores(), busy = atomic_load(&cores_busy), take;
+
+	do
+		take = n - busy > 1 ? n - busy : 1;
+	while (!atomic_compare_exchange_weak(&cores_busy, &busy, busy + take));
+	return take;
+}
+
+void compress_cores_give(int n)
+{
+	atomic_fetch_sub(&cores_busy, n);
+}
+
 int compress_fd(int in, int out, const char *kind, int level, struct sha256 *raw)
 {
-	struct job j = { .in = in, .out = out, .level = level, .threads = cores(), .raw = raw };
+	struct job j = { .in = in, .out = out, .level = level, .raw = raw };
 	struct stat st;
 	int rc = -EINVAL;
 
 	if (fstat(in, &st) < 0 || lseek(in, 0, SEEK_SET) < 0)
 		return -errno;
+	j.threads = compress_cores_take();
 	j.size = st.st_size > 0 ? (uint64_t)st.st_size : 0;
 	j.ibuf = malloc(BLOCK);
 	j.obuf = malloc(BLOCK);
@@ -526,6 +551,7 @@ int compress_fd(int in, int out, const char *kind, int level, struct sha256 *raw
 		if (strcmp(kind, compressors[i].kind) == 0)
 			rc = compressors[i].file(&j);
 out_free:
+	compress_cores_give(j.threads);
 	free(j.ibuf);
 	free(j.obuf);
 	return rc;

@@ -515,6 +515,10 @@ int flow_json(struct cache *c, struct flow *f, struct buf *b);
 extern const char *const compress_kinds[];	/* NULL-terminated */
 struct sha256;
 int compress_fd(int in, int out, const char *kind, int level, struct sha256 *raw);
+/* The cores one compression may use: those no other one uses, at least 1;
+ * given back when it ends. */
+int compress_cores_take(void);
+void compress_cores_give(int n);
 
 /* file.c: fsync() of a directory; 0 or -errno */
 int fsync_dir(const char *path);

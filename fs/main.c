@@ -14,6 +14,7 @@
  * FUSE.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,6 +258,12 @@ int main(int argc, char **argv)
 	char err[1024];
 	int rc;
 
+	/* A fixed threshold: blocks of 128 KiB and more (compression and
+	 * copy buffers, libzstd's jobs) are mapped and go back to the system
+	 * when freed.  glibc's sliding one moves them into the heaps after the
+	 * first free, where they stay: the daemon's peak RSS in make bench was
+	 * 82 MiB with it, 60 without. */
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
 	buf_init(&o.fuse_opts);
 	rc = parse_args(argc, argv, &o);
 	if (rc)

@@ -12,11 +12,11 @@ LINES=${BENCH_LINES:-1000000}
 GIB=${BENCH_GIB:-1}
 LEVEL=6		# compress_level of the gz and zst flows, and of gzip and zstd
 tmp=$(mktemp -d /tmp/flowfs-bench.XXXXXX)
-mnt=$tmp/mnt local=$tmp/local nd=$tmp/null-direct nw=$tmp/null-wb nx=$tmp/null-wbx
-mkdir -p "$mnt" "$local" "$tmp/out" "$nd" "$nw" "$nx"
+mnt=$tmp/mnt local=$tmp/local nd=$tmp/null-direct nw=$tmp/null-wb
+mkdir -p "$mnt" "$local" "$tmp/out" "$nd" "$nw"
 pid= npids=()
 cleanup() {
-	for m in "$mnt" "$nd" "$nw" "$nx"; do fusermount3 -u "$m" 2>/dev/null || true; done
+	for m in "$mnt" "$nd" "$nw"; do fusermount3 -u "$m" 2>/dev/null || true; done
 	[ -n "$pid" ] && wait "$pid" 2>/dev/null || true
 	for p in "${npids[@]}"; do wait "$p" 2>/dev/null || true; done
 	rm -rf "$tmp"
@@ -70,8 +70,6 @@ wait_mount "$mnt" "$pid" "$tmp/flowfs.log"
 wait_mount "$nd" "${npids[-1]}" /dev/null
 "$tmp/nullfs" "$nw" writeback 2>/dev/null & npids+=($!)
 wait_mount "$nw" "${npids[-1]}" /dev/null
-"$tmp/nullfs" "$nx" writeback-xattr 2>/dev/null & npids+=($!)
-wait_mount "$nx" "${npids[-1]}" /dev/null
 
 secs() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
 ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
@@ -108,18 +106,15 @@ printf '    flowfs / local %s, / null direct %s, / null wb %s\n' \
 target "(b) >= 250,000 lines/s" "$fbr" ">=" 250000 "$(printf '%.0f' "$fbr") lines/s; null direct $(printf '%.0f' "$nbr")"
 
 # (e) the same through a durability = close flow (the writeback cache),
-# beside null FUSE with the writeback cache, with and without extended
-# attributes (with them, libfuse 3.14's kernel asks for security.capability
-# at every write: the ceiling for any file system with xattrs here)
+# beside null FUSE with the writeback cache
 read -r fe fer < <("$tmp/lines" "$mnt/fast/e.log" "$LINES" 100)
-read -r xe xer < <("$tmp/lines" "$nx/e.log" "$LINES" 100)
 printf '(e) %d lines x 100 B, durability = close (lines/s):\n' "$LINES"
-printf '    local %9.0f  flowfs %9.0f  null wb %9.0f  null wb + xattrs %9.0f  (durability = write: %.0f)\n' \
-	"$lbr" "$fer" "$wbr" "$xer" "$fbr"
-printf '    flowfs / local %s, / null wb %s, / null wb + xattrs %s; close / write %s\n' \
-	"$(ratio "$fer" "$lbr")" "$(ratio "$fer" "$wbr")" "$(ratio "$fer" "$xer")" "$(ratio "$fer" "$fbr")"
+printf '    local %9.0f  flowfs %9.0f  null wb %9.0f  (durability = write: %.0f)\n' \
+	"$lbr" "$fer" "$wbr" "$fbr"
+printf '    flowfs / local %s, / null wb %s; close / write %s\n' \
+	"$(ratio "$fer" "$lbr")" "$(ratio "$fer" "$wbr")" "$(ratio "$fer" "$fbr")"
 target "(e) durability = close >= 70% of local" "$fer" ">=" "0.7 * $lbr" \
-	"$(echo "scale=0; 100 * $fer / $lbr" | bc -l)% of local; null wb + xattrs $(echo "scale=0; 100 * $xer / $lbr" | bc -l)%"
+	"$(echo "scale=0; 100 * $fer / $lbr" | bc -l)% of local; null wb $(echo "scale=0; 100 * $wbr / $lbr" | bc -l)%"
 
 # (c) cat of a GIB GiB log file >> a stream, compress = none.  The file is
 # access-log lines (tests/bench/loggen.c), read once so it is in the page

@@ -107,6 +107,13 @@ done
 mkdir -p "$tmp/small"; for i in $(seq 1000); do head -c 4096 /dev/urandom > "$tmp/small/f$i"; done
 echo
 echo "(b) cp -r of 1,000 files of 4 KiB, until all are in the bucket"
+# The floor here: one curl sending the 1,000 PUTs, 4 at a time (flowfs's
+# workers), on kept-alive connections.
+for i in $(seq 1000); do printf 'upload-file = "%s"\nurl = "%s"\noutput = /dev/null\n' \
+	"$tmp/small/f$i" "$EP/bkt/curl/small/f$i"; done > "$tmp/curl-small.cfg"
+t=$(now); curl -s --parallel --parallel-max 4 -K "$tmp/curl-small.cfg" 2>/dev/null; small_curl=$(dt "$t")
+[ "$(count curl/small/)" -eq 1000 ] || small_curl=
+printf '    curl     %6.2fs   (1,000 PUTs from one process, 4 at a time: the floor here)\n' "${small_curl:-0}"
 for fs in flowfs s3fs rclone; do
 	case $fs in flowfs) dir=$tmp/m-flowfs/b/flowfs pre=b/flowfs/small/ ;; *) dir=$tmp/m-$fs/$fs pre=$fs/small/ ;; esac
 	mountpoint -q "$tmp/m-$fs" || continue
@@ -114,7 +121,11 @@ for fs in flowfs s3fs rclone; do
 	while [ "$(count "$pre")" -lt 1000 ]; do sleep 0.1; done
 	small[$fs]=$(dt "$t")
 	printf '    %-8s %6.2fs' "$fs" "${small[$fs]}"
-	[ "$fs" = flowfs ] || printf '   (%.2fx flowfs)' "$(echo "${small[$fs]} / ${small[flowfs]:-0}" | bc -l 2>/dev/null)"
+	if [ "$fs" = flowfs ]; then
+		printf '   (%.2fx curl)' "$(echo "${small[$fs]} / ${small_curl:-0}" | bc -l 2>/dev/null)"
+	else
+		printf '   (%.2fx flowfs)' "$(echo "${small[$fs]} / ${small[flowfs]:-0}" | bc -l 2>/dev/null)"
+	fi
 	echo
 done
 echo

@@ -88,14 +88,6 @@ static int null_unlink(const char *path)
 	return 0;
 }
 
-/* Mode "writeback-xattr": a file system with extended attributes (as
- * flowfs, for user.flowfs.*).  On libfuse 3.14 the kernel then asks for
- * security.capability before every cached write; answered at once. */
-static int null_getxattr(const char *path, const char *name, char *value, size_t size)
-{
-	return -ENODATA;
-}
-
 static struct fuse_operations null_ops = {
 	.init = null_init,
 	.getattr = null_getattr,
@@ -113,11 +105,8 @@ int main(int argc, char **argv)
 	char *args[] = { argv[0], "-f", "-o", "fsname=nullfs,subtype=nullfs", argc > 1 ? argv[1] : NULL,
 			 NULL };
 
-	if (argc != 3 || (strcmp(argv[2], "direct") != 0 && strcmp(argv[2], "writeback") != 0 &&
-			  strcmp(argv[2], "writeback-xattr") != 0))
+	if (argc != 3 || (strcmp(argv[2], "direct") != 0 && strcmp(argv[2], "writeback") != 0))
 		return 64;
-	writeback = strcmp(argv[2], "direct") != 0;
-	if (strcmp(argv[2], "writeback-xattr") == 0)
-		null_ops.getxattr = null_getxattr;
+	writeback = strcmp(argv[2], "writeback") == 0;
 	return fuse_main(5, args, &null_ops, NULL);
 }

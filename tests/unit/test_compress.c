@@ -8,6 +8,7 @@
 #include <bzlib.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -271,6 +272,61 @@ static void test_one_core(void)
 	CHECK(gz_members(out_path, big, BIG) == 10);
 }
 
+/* Two compressions at once share the cores: the first takes all, the
+ * second what is left, at least 1; given back, all are free again.  Then
+ * two zst compressions on two threads at once (one with libzstd's
+ * workers, one without), each read back whole by zstd. */
+struct both { const char *in, *out; int rc; };
+
+static void *compress_one(void *arg)
+{
+	struct both *b = arg;
+	int in = open(b->in, O_RDONLY), out = open(b->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	b->rc = in >= 0 && out >= 0 ? compress_fd(in, out, "zst", 3, NULL) : -EIO;
+	close(in);
+	close(out);
+	return NULL;
+}
+
+static void test_cores_shared(void)
+{
+	cpu_set_t set;
+	int n, a, b;
+	char out2[160], cmd[800];
+	struct both one = { in_path, out_path, -1 }, two = { in_path, out2, -1 };
+	pthread_t t1, t2;
+
+	CHECK(sched_getaffinity(0, sizeof(set), &set) == 0);
+	n = CPU_COUNT(&set) < 8 ? CPU_COUNT(&set) : 8;
+	a = compress_cores_take();
+	b = compress_cores_take();
+	CHECK(a == n);
+	CHECK(b == 1);
+	compress_cores_give(b);
+	compress_cores_give(a);
+	a = compress_cores_take();
+	CHECK(a == n);
+	compress_cores_give(a);
+
+	snprintf(out2, sizeof(out2), "%s.2", out_path);
+	CHECK(write_file(in_path, big, BIG));
+	CHECK(pthread_create(&t1, NULL, compress_one, &one) == 0);
+	CHECK(pthread_create(&t2, NULL, compress_one, &two) == 0);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	CHECK(one.rc == 0 && two.rc == 0);
+	if (!have_tool("zstd"))
+		return;
+	snprintf(cmd, sizeof(cmd), "zstd -dc < %s | cmp -s - %s && zstd -dc < %s | cmp -s - %s", out_path,
+		 in_path, out2, in_path);
+	CHECK(system(cmd) == 0);
+	unlink(out2);
+	a = compress_cores_take();
+	CHECK(a == n);
+	compress_cores_give(a);
+}
+
 /* A write that fails is the result, whichever block it was, and the
  * workers stop (valgrind sees no thread or buffer left). */
 static void test_write_fails(void)
@@ -310,6 +366,7 @@ int main(void)
 	RUN(test_big);
 	RUN(test_members);
 	RUN(test_one_core);
+	RUN(test_cores_shared);
 	RUN(test_write_fails);
 	RUN(test_unknown_kind);
 	free(big);
