@@ -171,7 +171,7 @@ void obj_stat(struct cache *c, const struct objrow *r, struct stat *st)
 	st->st_gid = r->gid;
 	st->st_size = (off_t)size;
 	st->st_blocks = (st->st_size + 511) / 512;
-	st->st_blksize = 65536;
+	st->st_blksize = 1 << 20;	/* as a stream's: cp sizes its buffer by it */
 	fill_times(st, mtime, r->ctime);
 	st->st_ino = (ino_t)r->id;
 }

@@ -19,7 +19,11 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-mkdir -p "$tmp/s3" "$tmp/m-flowfs" "$tmp/m-s3fs" "$tmp/m-rclone"
+mkdir -p "$tmp/s3" "$tmp/m-flowfs" "$tmp/m-s3fs" "$tmp/m-rclone" "$tmp/m-null"
+# A null FUSE file system (every write dropped, direct_io as flowfs's
+# uploads): the fastest any FUSE cp can return here.
+cc -O2 -o "$tmp/nullfs" tests/bench/nullfs.c $(pkg-config --cflags --libs fuse3)
+"$tmp/nullfs" "$tmp/m-null" direct 2>/dev/null & pids+=($!)
 node --openssl-legacy-provider "$S3RVER" -d "$tmp/s3" -a 127.0.0.1 -p $PORT --configure-bucket bkt >/dev/null 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do curl -sf "$EP/" >/dev/null && break; sleep 0.2; done
@@ -89,6 +93,9 @@ mp_complete_time() {	# FILE PART_MIB: prints the seconds of Complete
 mp_floor=$(mp_complete_time "$tmp/big" 16)
 printf '(a) cp of %d MiB        returns   complete in bucket\n' "$MIB"
 printf '    local disk          %6.2fs\n' "$local_cp"
+t=$(now); cp "$tmp/big" "$tmp/m-null/big"; null_cp=$(dt "$t")
+printf '    null FUSE           %6.2fs   (%.2fx local cp: the fastest a FUSE cp returns here)\n' \
+	"$null_cp" "$(echo "$null_cp / $local_cp" | bc -l)"
 printf '    curl -T (one PUT)             %6.2fs\n' "$curl_put"
 printf '    aws s3 cp                     %6.2fs\n' "$aws_cp"
 printf '    s3rver Complete alone         %6.2fs   (%.2fx curl: the floor of any multipart upload here)\n' \
@@ -154,7 +161,8 @@ target "(a) cp complete in bucket <= 1.15x (curl PUT + Complete alone)" "$fd" "<
 	"$(x "$fd" "$floor") of $(printf '%.2f' "$floor")s"
 target "(a) complete in bucket >= 1.5x faster than s3fs" "$s3d" ">=" "${fd:+1.5 * $fd}" \
 	"s3fs takes $(x "$s3d" "$fd") flowfs's time"
-target "(a) cp returns <= 2x local cp" "$fr" "<=" "2 * $local_cp" "$(x "$fr" "$local_cp") local cp"
+target "(a) cp returns <= 2x local cp" "$fr" "<=" "2 * $local_cp" \
+	"$(x "$fr" "$local_cp") local cp; null FUSE $(x "$null_cp" "$local_cp")"
 target "RSS <= 64 MiB" "$rss" "<=" 64 "$rss MiB"
 target "(b) cp -r 1,000 x 4 KiB >= 5x faster than rclone" "$rcs" ">=" "${fs_:+5 * $fs_}" \
 	"rclone takes $(x "$rcs" "$fs_") flowfs's time"
