@@ -447,12 +447,13 @@ static int xz_file(const struct job *j)
 }
 
 /*
- * libzstd's workers, one per core, on jobs of 2 MiB.  Measured on 256 MiB
+ * libzstd's workers, one per core, on jobs of 4 MiB.  Measured on 256 MiB
  * of access logs at level 6 with two workers (tests/bench/compress): its
- * default of 8 MiB took 59 MiB of RSS; 4 MiB jobs 36 MiB in 2.8 s; 2 MiB
- * 25 MiB in 3.0-3.3 s; 1 MiB 19 MiB in 3.6 s, sizes within 0.7%.  A file
- * of one block or less is compressed by the caller alone: no worker to
- * start.
+ * default of 8 MiB took 59 MiB of RSS; 4 MiB jobs 36 MiB in 2.6-2.7 s
+ * (zstd -T0: 2.8 s); 2 MiB 25 MiB in 2.9-3.3 s, which put make bench's zst
+ * stream at 1.53x zstd -T0's time; 1 MiB 19 MiB in 3.6 s; sizes within
+ * 0.7%.  A file of one block or less is compressed by the caller alone: no
+ * worker to start.
  */
 static void zst_params(ZSTD_CCtx *z, const struct job *j)
 {
@@ -460,7 +461,7 @@ static void zst_params(ZSTD_CCtx *z, const struct job *j)
 	ZSTD_CCtx_setParameter(z, ZSTD_c_checksumFlag, 1);
 	if (j->threads > 1 && j->size > BLOCK) {
 		ZSTD_CCtx_setParameter(z, ZSTD_c_nbWorkers, j->threads);
-		ZSTD_CCtx_setParameter(z, ZSTD_c_jobSize, 2 << 20);
+		ZSTD_CCtx_setParameter(z, ZSTD_c_jobSize, 4 << 20);
 	}
 }
 
