@@ -10,12 +10,12 @@
 
 #define FUSE_USE_VERSION 35
 #include <fuse.h>
-#include <fuse_lowlevel.h>
 #include <stdbool.h>
 
 extern const struct fuse_operations fs_ops;
 
 /* initflags.c: FUSE_INIT flags this libfuse has no name for. */
+struct fuse_session;
 int initflags_install(struct fuse_session *se);
 bool initflags_ask_killpriv_v2(void);
 

@@ -15,7 +15,6 @@
  * wanted flags the kernel offered are added.  A kernel that offered none
  * of them gets libfuse's reply unchanged.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <stdatomic.h>
@@ -25,7 +24,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "fs.h"
+#include "fs.h"		/* FUSE_USE_VERSION first */
+#include <fuse_lowlevel.h>
 
 /* What the kernel offered in FUSE_INIT, and what its reply adds. */
 static _Atomic uint32_t offered, wanted;
@@ -36,8 +36,8 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *ud)
 {
 	ssize_t n = read(fd, buf, len);
 
-	if (n >= (ssize_t)(sizeof(struct fuse_in_header) + offsetof(struct fuse_init_in, flags2)) &&
-	    atomic_load(&init_state) == 0) {
+	if (atomic_load(&init_state) == 0 &&
+	    n >= (ssize_t)(sizeof(struct fuse_in_header) + offsetof(struct fuse_init_in, flags2))) {
 		const struct fuse_in_header *h = buf;
 		const struct fuse_init_in *in = (const void *)(h + 1);
 
@@ -71,14 +71,9 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *ud)
 	return writev(fd, iov, count);
 }
 
-static ssize_t io_splice_receive(int fdin, off_t *offin, int fdout, off_t *offout, size_t len,
-				 unsigned int flags, void *ud)
-{
-	return splice(fdin, offin, fdout, offout, len, flags);
-}
-
-static ssize_t io_splice_send(int fdin, off_t *offin, int fdout, off_t *offout, size_t len,
-			      unsigned int flags, void *ud)
+/* Both ways: libfuse offers splice only when the hooks have it. */
+static ssize_t io_splice(int fdin, off_t *offin, int fdout, off_t *offout, size_t len,
+			 unsigned int flags, void *ud)
 {
 	return splice(fdin, offin, fdout, offout, len, flags);
 }
@@ -88,8 +83,8 @@ int initflags_install(struct fuse_session *se)
 	static const struct fuse_custom_io io = {
 		.read = io_read,
 		.writev = io_writev,
-		.splice_receive = io_splice_receive,
-		.splice_send = io_splice_send,
+		.splice_receive = io_splice,
+		.splice_send = io_splice,
 	};
 
 	return fuse_session_custom_io(se, &io, fuse_session_fd(se));

@@ -200,8 +200,9 @@ static int fs_statfs(const char *path, struct statvfs *st)
 static int fs_getxattr(const char *path, const char *name, char *value, size_t size)
 {
 	/* No file here has security.* attributes.  With the writeback cache
-	 * the kernel asks for security.capability before every write(2) (to
-	 * drop it): answered at once, without the path or the lock. */
+	 * the kernel asks for security.capability before writes (once per
+	 * file with FUSE_HANDLE_KILLPRIV_V2, else before every one): answered
+	 * at once, without the path or the lock. */
 	if (strncmp(name, "security.", 9) == 0)
 		return -ENODATA;
 	return cache_getxattr(fs_cache(), path, name, value, size);

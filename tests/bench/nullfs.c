@@ -13,7 +13,6 @@
  *   nullfs MOUNTPOINT direct|writeback     (stays in front; fusermount3 -u)
  */
 #define FUSE_USE_VERSION 31
-#include <errno.h>
 #include <fuse.h>
 #include <stdbool.h>
 #include <string.h>
